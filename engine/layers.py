@@ -1,0 +1,131 @@
+"""Layer math, batch-first: z = a_prev Wᵀ + b for a batch a_prev of shape (n_samples, fan_in).
+
+W keeps the lecture's orientation (M_l, M_{l−1}); `np.matmul(a_prev, W.T, out=z)` hands the
+transpose to BLAS as a flag, so nothing is copied. Each layer computes into buffers preallocated
+for one batch size (`allocate(n)` once, `bind(buffers)` on each switch) and fills its gradients in
+place.
+
+Per batch, with δ = ∂L/∂z⁽ˡ⁾ (rows already carry the 1/n of the mean loss):
+    ∂L/∂W = δᵀ a_prev    ∂L/∂b = Σ_rows δ    ∂L/∂a_prev = δ W
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.activations import Activation, Identity
+
+__all__ = ["Dense", "Layer", "Maxout"]
+
+Array = np.ndarray
+
+
+class Dense:
+    """A fully connected layer a = f(W a_prev + b); W is (units, fan_in), b is (units,)."""
+
+    kind = "dense"
+
+    def __init__(self, units: int, fan_in: int, activation: Activation, dtype: Any) -> None:
+        self.units, self.fan_in, self.dtype = units, fan_in, np.dtype(dtype)
+        self.activation = activation
+        self.W = np.zeros((units, fan_in), dtype=self.dtype)
+        self.b = np.zeros(units, dtype=self.dtype)
+        self.params: dict[str, Array] = {"W": self.W, "b": self.b, **activation.params}
+        self.grads: dict[str, Array] = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self._dparam = self.grads.get(activation.param_name or "")
+        self.bind(self.allocate(0))
+
+    def allocate(self, n_samples: int) -> tuple[Array, ...]:
+        """Buffers for one batch size: z, a (z itself for identity), delta, scratch."""
+        z = np.empty((n_samples, self.units), dtype=self.dtype)
+        a = z if isinstance(self.activation, Identity) else np.empty_like(z)
+        return z, a, np.empty_like(z), np.empty_like(z)
+
+    def bind(self, buffers: tuple[Array, ...]) -> None:
+        self.z, self.a, self.delta, self._scratch = buffers
+
+    def forward(self, a_prev: Array) -> Array:
+        """z = a_prev Wᵀ + b and a = f(z), into the bound buffers; returns a."""
+        z = self.z
+        np.matmul(a_prev, self.W.T, out=z)
+        z += self.b
+        if self.a is not z:
+            self.activation.forward(z, out=self.a)
+        return self.a
+
+    def backprop_activation(self) -> None:
+        """delta: ∂L/∂a on entry, ∂L/∂z = ∂L/∂a ⊙ f′(z) on exit; also fills ∂L/∂γ or ∂L/∂β."""
+        if self._dparam is not None:
+            self.activation.param_gradient(self.z, self.a, self.delta, out=self._dparam)
+        self.activation.backprop(self.z, self.a, self.delta, self._scratch)
+
+    def backward(self, a_prev: Array, upstream_out: Array | None) -> None:
+        """With delta = ∂L/∂z: fill ∂L/∂W, ∂L/∂b and, if asked, ∂L/∂a_prev into upstream_out."""
+        delta = self.delta
+        np.matmul(delta.T, a_prev, out=self.grads["W"])
+        np.sum(delta, axis=0, out=self.grads["b"])
+        if upstream_out is not None:
+            np.matmul(delta, self.W, out=upstream_out)
+
+
+class Maxout:
+    """a_i = max_k z_ik, z_ik = w_ik · a_prev + b_ik; W is (units, pieces, fan_in), b (units, K).
+
+    The gradient of a_i flows only to its winning piece (ties go to the first); for the winner k*:
+    ∂L/∂w_ik* = Σ_rows ∂L/∂a_i · a_prev and every other piece gets 0 from that row. Here `z` is the
+    winning piece's value (equal to `a`) and `delta` is ∂L/∂a; the pieces live in private buffers.
+    """
+
+    kind = "maxout"
+
+    def __init__(self, units: int, pieces: int, fan_in: int, dtype: Any) -> None:
+        self.units, self.pieces, self.fan_in, self.dtype = units, pieces, fan_in, np.dtype(dtype)
+        self.activation = None
+        self.W = np.zeros((units, pieces, fan_in), dtype=self.dtype)
+        self.b = np.zeros((units, pieces), dtype=self.dtype)
+        self.params: dict[str, Array] = {"W": self.W, "b": self.b}
+        self.grads: dict[str, Array] = {k: np.zeros_like(v) for k, v in self.params.items()}
+        # Flat views: all pieces of all units form one (units·pieces, fan_in) GEMM.
+        self._W_flat = self.W.reshape(units * pieces, fan_in)
+        self._b_flat = self.b.reshape(units * pieces)
+        self._dW_flat = self.grads["W"].reshape(units * pieces, fan_in)
+        self._db_flat = self.grads["b"].reshape(units * pieces)
+        self.bind(self.allocate(0))
+
+    def allocate(self, n_samples: int) -> tuple[Array, ...]:
+        """Buffers: a (= z), delta, piece values, piece deltas, winner index."""
+        a = np.empty((n_samples, self.units), dtype=self.dtype)
+        piece_values = np.empty((n_samples, self.units * self.pieces), dtype=self.dtype)
+        winner = np.empty((n_samples, self.units), dtype=np.intp)
+        return a, np.empty_like(a), piece_values, np.empty_like(piece_values), winner
+
+    def bind(self, buffers: tuple[Array, ...]) -> None:
+        self.a, self.delta, self._piece_values, self._piece_delta, self._winner = buffers
+        self.z = self.a
+
+    def forward(self, a_prev: Array) -> Array:
+        values = self._piece_values
+        np.matmul(a_prev, self._W_flat.T, out=values)
+        values += self._b_flat
+        by_unit = values.reshape(values.shape[0], self.units, self.pieces)
+        np.argmax(by_unit, axis=2, out=self._winner)
+        np.max(by_unit, axis=2, out=self.a)
+        return self.a
+
+    def backprop_activation(self) -> None:
+        """The output is the winning piece itself: ∂a/∂z_winner = 1, nothing to multiply."""
+
+    def backward(self, a_prev: Array, upstream_out: Array | None) -> None:
+        piece_delta = self._piece_delta
+        piece_delta.fill(0)
+        by_unit = piece_delta.reshape(piece_delta.shape[0], self.units, self.pieces)
+        np.put_along_axis(by_unit, self._winner[..., None], self.delta[..., None], axis=2)
+        np.matmul(piece_delta.T, a_prev, out=self._dW_flat)
+        np.sum(piece_delta, axis=0, out=self._db_flat)
+        if upstream_out is not None:
+            np.matmul(piece_delta, self._W_flat, out=upstream_out)
+
+
+Layer = Dense | Maxout
