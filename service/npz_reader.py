@@ -89,11 +89,10 @@ def _check_end_record(binary: BinaryIO, limits: Settings) -> None:
 def _wanted_members(archive: zipfile.ZipFile, limits: Settings) -> tuple[zipfile.ZipInfo, ...]:
     infos = archive.infolist()
     names = [info.filename for info in infos]
-    if len(infos) > limits.max_npz_members or len(set(names)) != len(names):
-        raise DatasetError(
-            f"{len(infos)} members (or duplicated names); at most "
-            f"{limits.max_npz_members} distinct members are allowed"
-        )
+    if len(infos) > limits.max_npz_members:
+        raise DatasetError(f"{len(infos)} members; at most {limits.max_npz_members} are allowed")
+    if len(set(names)) != len(names):
+        raise DatasetError("the archive holds two members with the same name")
     missing = [name for name in ("X.npy", "y.npy") if name not in names]
     if missing:
         raise DatasetError(
