@@ -18,7 +18,7 @@ __all__ = ["STATS_CHUNK_ROWS", "BatchGatherer", "FeatureMoments", "feature_momen
 
 Array = np.ndarray
 
-STATS_CHUNK_ROWS = 4096  # rows per chunk for statistics and evaluation: a few MB of scratch
+STATS_CHUNK_ROWS = 1024  # rows per chunk for statistics: scratch of ~1 MB per 100 features
 
 
 def split_rows(n_samples: int, fraction: float, rng: np.random.Generator) -> tuple[Array, Array]:
@@ -66,7 +66,8 @@ def feature_moments(X: Array, rows: Array | None = None) -> FeatureMoments:
     mean = total / max(n_rows, 1)
     squares = np.zeros(n_features, dtype=np.float64)
     for chunk in _chunks(X, rows):
-        squares += np.square(chunk - mean).sum(axis=0)
+        deviation = np.subtract(chunk, mean)
+        squares += np.square(deviation, out=deviation).sum(axis=0)
     return FeatureMoments(mean, np.sqrt(squares / max(n_rows, 1)), minimum, maximum)
 
 

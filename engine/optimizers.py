@@ -76,13 +76,25 @@ class Optimizer:
             for slot in self.slots
         }
         self.t = 0  # steps taken so far (Adam's bias correction needs it; kept for all)
+        self._bound: tuple[ParamList, ParamList, list[tuple[int, np.ndarray, np.ndarray]]] | None
+        self._bound = None
+
+    def _pairs(self, params: ParamList, grads: ParamList) -> list:
+        """(index, θ, g) triples, flattened once per params/grads pair (the per-step cost is
+        then a few ufunc calls per array, which matters for small networks)."""
+        bound = self._bound
+        if bound is None or bound[0] is not params or bound[1] is not grads:
+            flat = zip(flatten_arrays(params), flatten_arrays(grads), strict=True)
+            bound = (params, grads, [(i, theta, g) for i, (theta, g) in enumerate(flat)])
+            self._bound = bound
+        return bound[2]
 
     def step(self, params: ParamList, grads: ParamList, learning_rate: float) -> None:
         """Update every parameter array in place from its gradient."""
         self.t += 1
-        flat_params, flat_grads = flatten_arrays(params), flatten_arrays(grads)
-        for i, (theta, g) in enumerate(zip(flat_params, flat_grads, strict=True)):
-            self._update(i, theta, g, float(learning_rate))
+        lr = float(learning_rate)
+        for i, theta, g in self._pairs(params, grads):
+            self._update(i, theta, g, lr)
 
     def _update(self, i: int, theta: np.ndarray, g: np.ndarray, lr: float) -> None:
         raise NotImplementedError
@@ -125,9 +137,14 @@ class SGD(Optimizer):
 
     name = "sgd"
 
+    def step(self, params: ParamList, grads: ParamList, learning_rate: float) -> None:
+        self.t += 1
+        lr, scratch = float(learning_rate), self._scratch
+        for i, theta, g in self._pairs(params, grads):  # _update inlined: the hot path of SGD
+            np.subtract(theta, np.multiply(g, lr, out=scratch[i]), out=theta)
+
     def _update(self, i: int, theta: np.ndarray, g: np.ndarray, lr: float) -> None:
-        step = np.multiply(g, lr, out=self._scratch[i])
-        np.subtract(theta, step, out=theta)
+        np.subtract(theta, np.multiply(g, lr, out=self._scratch[i]), out=theta)
 
 
 class Momentum(Optimizer):
