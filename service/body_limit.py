@@ -1,0 +1,103 @@
+"""Request body limit as pure ASGI middleware: 413 without ever holding more than the limit.
+
+uvicorn has no body-size option, and a chunked request carries no Content-Length, so the limit
+is enforced twice: a declared Content-Length above the limit is refused before the body is read;
+otherwise `receive` is wrapped and counts bytes as the app pulls them, raising BodyTooLarge (an
+HTTPException, so FastAPI's body parsing and Starlette's form parser let it through to the
+problem handlers) as soon as the count passes the limit.
+
+Limits: multipart uploads to POST /v1/datasets get `max_upload_bytes` (Starlette spools the file
+part to disk); every other body, JSON uploads included, gets `max_json_bytes`, because JSON is
+parsed in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.problems import problem_response
+
+__all__ = ["BodyLimit", "BodyTooLarge"]
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than the limit of {limit} bytes")
+
+
+class BodyLimit:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        default_bytes: int,
+        upload_bytes: int,
+        upload_routes: Collection[tuple[str, str]],
+        upload_media_types: Collection[str],
+    ) -> None:
+        self.app = app
+        self.default_bytes = default_bytes
+        self.upload_bytes = upload_bytes
+        self.upload_routes = frozenset(upload_routes)
+        self.upload_media_types = frozenset(upload_media_types)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        limit = self._limit(scope, headers)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(scope, receive, send, limit)
+            return
+        started = False
+
+        async def counting_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, _counting_receive(receive, limit), counting_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await _too_large(scope, receive, send, limit)
+
+    def _limit(self, scope: Scope, headers: Headers) -> int:
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        is_upload = (scope["method"], scope["path"]) in self.upload_routes
+        if is_upload and media_type in self.upload_media_types:
+            return self.upload_bytes
+        return self.default_bytes
+
+
+def _counting_receive(receive: Receive, limit: int) -> Receive:
+    received = 0
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return counted
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    response = problem_response(
+        413,
+        title="Content Too Large",
+        detail=f"the request body is larger than the limit of {limit} bytes",
+        slug="payload-too-large",
+        headers={"Connection": "close"},  # the unread rest of the body must not become a request
+    )
+    await response(scope, receive, send)
