@@ -1,1 +1,1 @@
-"""Training jobs: the pure task a worker runs, executors (local processes, Dask) and the supervisor."""
+"""Training jobs: the pure task a worker runs, executors (local processes, Dask), the supervisor."""

@@ -1,0 +1,118 @@
+"""The loop of a local worker process: receive a job, run it, send its reports back.
+
+Workers never touch the database. They keep the datasets of their last job (by sha256), so a job on
+the same data does not resend them. Cancellation is a shared Event checked between mini-batches; a
+worker whose parent died stops at the next mini-batch and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from service.jobs.protocol import Message, arrays_from_npz, recv, send
+
+__all__ = ["serve"]
+
+logger = logging.getLogger(__name__)
+
+RunJob = Callable[
+    [dict[str, Any], dict[str, np.ndarray], Callable[[dict[str, Any]], None], Callable[[], bool]],
+    dict[str, Any],
+]
+
+
+class _SupervisorGone(BaseException):
+    """The pipe to the supervisor broke: unwind the training loop and exit (not an Exception)."""
+
+
+class DatasetCache:
+    """The decoded arrays of the datasets the last job used, keyed by sha256."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, dict[str, np.ndarray]] = {}
+
+    def arrays_for(
+        self, datasets: dict[str, str], blobs: dict[str, bytes]
+    ) -> dict[str, np.ndarray]:
+        """X, y (and X_val, y_val) for this job; blobs hold npz bytes of the datasets not cached."""
+        self._arrays = {
+            sha: self._arrays.get(sha) or arrays_from_npz(blobs[sha], ("X", "y"))
+            for sha in datasets.values()
+        }
+        arrays = dict(self._arrays[datasets["train"]])
+        if "validation" in datasets:
+            validation = self._arrays[datasets["validation"]]
+            arrays |= {"X_val": validation["X"], "y_val": validation["y"]}
+        return arrays
+
+
+def _send(conn: Connection, message: Message) -> None:
+    try:
+        send(conn, message)
+    except (BrokenPipeError, ConnectionResetError, EOFError) as exc:
+        raise _SupervisorGone from exc
+
+
+def _epoch_message(job_id: str, report: dict[str, Any]) -> Message:
+    checkpoint = report.pop("checkpoint", None)
+    blobs = {"checkpoint": checkpoint} if checkpoint is not None else {}
+    return Message("epoch", {"job_id": job_id, "report": report}, blobs)
+
+
+def _finished_message(job_id: str, result: dict[str, Any]) -> Message:
+    model = result.pop("model", None)
+    blobs = {"model": model} if model is not None else {}
+    return Message("finished", {"job_id": job_id, "result": result}, blobs)
+
+
+def _run(conn: Connection, message: Message, cache: DatasetCache, cancel: Event,
+         parent_pid: int, run: RunJob) -> Message:
+    header = message.header
+    job_id = header["job_id"]
+    try:
+        arrays = cache.arrays_for(header["datasets"], message.blobs)
+        payload = {**header, "resume_from": message.blobs.get("checkpoint")}
+        result = run(
+            payload,
+            arrays,
+            report=lambda report: _send(conn, _epoch_message(job_id, report)),
+            should_stop=lambda: cancel.is_set() or os.getppid() != parent_pid,
+        )
+    except MemoryError:
+        error = "the job ran out of memory in its worker; use a smaller batch_size or network"
+        return Message("failed", {"job_id": job_id, "reason": "resource_exhausted", "error": error})
+    except Exception as exc:  # a bug, not bad input: keep the worker alive, log the traceback
+        logger.exception("job %s failed in its worker", job_id)
+        error = f"training failed with an internal error ({type(exc).__name__}); see the server log"
+        return Message("failed", {"job_id": job_id, "reason": "error", "error": error})
+    return _finished_message(job_id, result)
+
+
+def serve(conn: Connection, cancel: Event, *, parent_pid: int, blas_threads: int,
+          numpy_was_loaded: bool, run: RunJob) -> None:
+    """Announce readiness, then run one job per "run" message until "stop" or end of pipe.
+
+    `run` is task.run_job (tests pass a stand-in with the same signature).
+    """
+    limits = threadpool_limits(blas_threads) if numpy_was_loaded else None
+    cache = DatasetCache()
+    try:
+        _send(conn, Message("ready", {"pid": os.getpid(), "blas_threads": blas_threads}))
+        while True:
+            message = recv(conn)
+            if message.kind != "run":
+                break
+            _send(conn, _run(conn, message, cache, cancel, parent_pid, run))
+    except (EOFError, _SupervisorGone):
+        pass
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()

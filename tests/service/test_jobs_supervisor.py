@@ -1,0 +1,273 @@
+"""The supervisor with real worker processes and pipes, running a stand-in task (jobs_fakes).
+
+Each test starts a JobSupervisor over a fresh SQLite file; jobs are rows the test inserts, their
+behaviour (normal, slow, hang, crash, diverge, error) chosen by the dataset's target_name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+from datetime import timedelta
+
+import pytest
+from jobs_fakes import (
+    add_dataset,
+    add_job,
+    fake_worker_main,
+    get_job,
+    make_database,
+    wait_for,
+    wait_for_status,
+)
+from sqlalchemy import select, text
+
+from service.db import Database
+from service.jobs.local import LocalExecutor
+from service.jobs.supervisor import JobSupervisor
+from service.models import Checkpoint, EpochRecord, Model, ModelWeights, utcnow
+from service.settings import Settings
+
+
+def _fake_executor(settings: Settings, load_dataset) -> LocalExecutor:
+    return LocalExecutor(workers=settings.workers, blas_threads=settings.worker_blas_threads,
+                         memory_bytes=settings.worker_memory_bytes, load_dataset=load_dataset,
+                         worker_target=fake_worker_main)
+
+
+@pytest.fixture
+def run_supervisor(tmp_path):
+    """Build the database first (the test adds rows), then start a supervisor on demand."""
+    started: list[JobSupervisor] = []
+    databases: list[Database] = []
+
+    def database(**overrides) -> Database:
+        databases.append(make_database(tmp_path, **overrides))
+        return databases[-1]
+
+    def start(db: Database) -> JobSupervisor:
+        supervisor = JobSupervisor(db.settings, db, executor_factory=_fake_executor)
+        supervisor.start()
+        started.append(supervisor)
+        return supervisor
+
+    yield database, start
+    for supervisor in started:
+        supervisor.stop()
+    for db in databases:
+        with db.read() as session:
+            assert session.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+        db.dispose()
+
+
+def _model_bytes(database: Database, job_id: str) -> dict:
+    with database.read() as session:
+        model = session.execute(select(Model).where(Model.job_id == job_id)).scalar_one()
+        return json.loads(session.get_one(ModelWeights, model.id).data)
+
+
+def _epochs(database: Database, job_id: str) -> list[int]:
+    with database.read() as session:
+        query = select(EpochRecord.epoch).where(EpochRecord.job_id == job_id)
+        return sorted(session.execute(query).scalars())
+
+
+def _has_model(database: Database, job_id: str) -> bool:
+    with database.read() as session:
+        return session.execute(select(Model).where(Model.job_id == job_id)).first() is not None
+
+
+def _request_cancel(database: Database, supervisor: JobSupervisor, job_id: str) -> None:
+    with database.write() as session:
+        session.execute(text("UPDATE jobs SET cancel_requested = 1 WHERE id = :id"),
+                        {"id": job_id})
+    supervisor.wake()
+
+
+def test_a_queued_job_runs_and_publishes_its_model_with_every_epoch_recorded(run_supervisor):
+    new_database, start = run_supervisor
+    database = new_database()
+    job_id = add_job(database, add_dataset(database), epochs=4)
+    supervisor = start(database)
+
+    job = wait_for_status(database, job_id, "succeeded", "failed", "cancelled")
+
+    assert job.status == "succeeded" and (job.epoch, job.attempt) == (4, 1)
+    assert job.stop_reason == "max_epochs" and job.lease_expires_at is None
+    assert _epochs(database, job_id) == [1, 2, 3, 4]
+    assert _model_bytes(database, job_id) == {"resumed_from": 0, "rows": 40, "attempt": 1}
+    with database.read() as session:
+        assert session.get_one(Checkpoint, job_id).epoch == 4
+    assert supervisor.is_healthy()
+
+
+def test_two_workers_run_two_jobs_at_once(run_supervisor):
+    new_database, start = run_supervisor
+    database = new_database()
+    dataset = add_dataset(database, "slow")
+    jobs = [add_job(database, dataset, epochs=30) for _ in range(2)]
+    start(database)
+
+    wait_for(lambda: all(get_job(database, j).status == "running" for j in jobs))
+    workers = {get_job(database, j).worker_id for j in jobs}
+    assert len(workers) == 1  # one supervisor leases both; two processes train them
+
+
+def test_cancel_stops_a_running_job_without_publishing_a_model(run_supervisor):
+    new_database, start = run_supervisor
+    database = new_database()
+    job_id = add_job(database, add_dataset(database, "slow"), epochs=1000)
+    supervisor = start(database)
+    wait_for(lambda: get_job(database, job_id).epoch >= 1)
+
+    _request_cancel(database, supervisor, job_id)
+
+    job = wait_for_status(database, job_id, "cancelled", "failed", "succeeded", timeout=2.0)
+    assert (job.status, job.stop_reason) == ("cancelled", "cancelled")
+    assert not _has_model(database, job_id)
+
+
+@pytest.mark.slow
+def test_a_hung_worker_is_terminated_on_cancel_and_replaced(run_supervisor):
+    new_database, start = run_supervisor
+    database = new_database(workers=1)
+    hung = add_job(database, add_dataset(database, "hang"))
+    supervisor = start(database)
+    wait_for_status(database, hung, "running")
+
+    _request_cancel(database, supervisor, hung)
+
+    assert wait_for_status(database, hung, "cancelled", timeout=15.0).status == "cancelled"
+    after = add_job(database, add_dataset(database, "normal"))
+    supervisor.wake()
+    assert wait_for_status(database, after, "succeeded", timeout=15.0).status == "succeeded"
+
+
+def test_a_killed_worker_resumes_its_job_from_the_last_checkpoint(run_supervisor):
+    new_database, start = run_supervisor
+    database = new_database()
+    job_id = add_job(database, add_dataset(database, "crash_once_at:3"), epochs=5)
+    start(database)
+
+    job = wait_for_status(database, job_id, "succeeded", "failed", "cancelled")
+
+    assert (job.status, job.attempt) == ("succeeded", 2)
+    assert _model_bytes(database, job_id)["resumed_from"] == 2
+    assert _epochs(database, job_id) == [1, 2, 3, 4, 5]
+
+
+def test_a_job_whose_worker_keeps_dying_fails_worker_lost(run_supervisor):
+    new_database, start = run_supervisor
+    database = new_database(max_attempts=2)
+    job_id = add_job(database, add_dataset(database, "crash_always"))
+    start(database)
+
+    job = wait_for_status(database, job_id, "failed", "succeeded", "cancelled")
+
+    assert (job.status, job.failure_reason, job.attempt) == ("failed", "worker_lost", 2)
+    assert "lost 2 times" in job.error
+
+
+def test_a_sigkilled_worker_process_is_noticed_and_its_job_resumes(run_supervisor):
+    new_database, start = run_supervisor
+    database = new_database(workers=1)
+    job_id = add_job(database, add_dataset(database, "slow"), epochs=6)
+    supervisor = start(database)
+    wait_for(lambda: get_job(database, job_id).epoch >= 2)
+
+    os.kill(supervisor.executor.worker_pids()[0], signal.SIGKILL)
+
+    job = wait_for_status(database, job_id, "succeeded", "failed", timeout=30.0)
+    assert (job.status, job.attempt) == ("succeeded", 2)
+    assert _model_bytes(database, job_id)["resumed_from"] >= 2
+
+
+def test_past_its_wall_time_a_job_fails_timed_out(run_supervisor):
+    new_database, start = run_supervisor
+    database = new_database(job_wall_time_seconds=0.5)
+    job_id = add_job(database, add_dataset(database, "slow"), epochs=1000)
+    start(database)
+
+    job = wait_for_status(database, job_id, "failed", "succeeded", "cancelled", timeout=10.0)
+
+    assert (job.status, job.failure_reason) == ("failed", "timed_out")
+    assert "wall-time limit of 0.5 s" in job.error
+    assert not _has_model(database, job_id)
+
+
+def test_divergence_fails_the_job_with_the_engines_message(run_supervisor):
+    new_database, start = run_supervisor
+    database = new_database()
+    job_id = add_job(database, add_dataset(database, "diverge"))
+    start(database)
+
+    job = wait_for_status(database, job_id, "failed", "succeeded")
+
+    assert (job.failure_reason, job.stop_reason) == ("diverged", "diverged")
+    assert job.error.startswith("loss became NaN at epoch 1")
+
+
+def test_a_task_bug_fails_that_job_and_the_worker_runs_the_next(run_supervisor):
+    new_database, start = run_supervisor
+    database = new_database(workers=1)
+    broken = add_job(database, add_dataset(database, "error"))
+    fine = add_job(database, add_dataset(database, "normal"))
+    start(database)
+
+    job = wait_for_status(database, broken, "failed")
+    assert job.failure_reason == "error" and "RuntimeError" in job.error
+    assert "Traceback" not in job.error
+    assert wait_for_status(database, fine, "succeeded").status == "succeeded"
+
+
+def test_stop_requeues_running_jobs_and_the_next_supervisor_resumes_them(run_supervisor):
+    new_database, start = run_supervisor
+    database = new_database(workers=1)
+    job_id = add_job(database, add_dataset(database, "slow"), epochs=8)
+    first = start(database)
+    wait_for(lambda: get_job(database, job_id).epoch >= 2)
+
+    first.stop()
+    job = get_job(database, job_id)
+    assert (job.status, job.attempt, job.worker_id) == ("queued", 0, None)
+
+    start(database)
+    job = wait_for_status(database, job_id, "succeeded", "failed", timeout=30.0)
+    assert job.status == "succeeded"
+    assert _model_bytes(database, job_id)["resumed_from"] >= 2
+
+
+def test_at_start_up_a_job_left_running_by_a_dead_process_resumes_at_once(run_supervisor):
+    new_database, start = run_supervisor
+    database = new_database(lease_seconds=3600.0)
+    dead_pid = _a_dead_pid()
+    job_id = add_job(database, add_dataset(database), status="running", attempt=1,
+                     worker_id=f"{socket.gethostname()[:40]}:{dead_pid}:deadbeef",
+                     lease_expires_at=utcnow() + timedelta(hours=1))
+    start(database)
+
+    job = wait_for_status(database, job_id, "succeeded", "failed", timeout=20.0)
+    assert (job.status, job.attempt) == ("succeeded", 2)
+
+
+def test_a_job_leased_by_a_live_instance_elsewhere_waits_for_its_lease(run_supervisor):
+    new_database, start = run_supervisor
+    database = new_database()
+    job_id = add_job(database, add_dataset(database), status="running", attempt=1,
+                     worker_id="other-host:1:cafe",
+                     lease_expires_at=utcnow() + timedelta(seconds=1.5))
+    start(database)
+
+    assert get_job(database, job_id).status == "running"
+    job = wait_for_status(database, job_id, "succeeded", timeout=20.0)
+    assert job.attempt == 2
+
+
+def _a_dead_pid() -> int:
+    """The pid of a child process that has exited and been reaped."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
