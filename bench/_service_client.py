@@ -1,0 +1,85 @@
+"""What the service benchmark does over HTTP: upload, submit, poll, time requests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+POLL_SECONDS = 0.05
+
+
+def upload_arrays(client: httpx.Client, X: np.ndarray, y: np.ndarray, name: str) -> str:
+    buffer = io.BytesIO()
+    np.savez(buffer, X=X, y=y)
+    files = {"file": (f"{name}.npz", buffer.getvalue(), "application/octet-stream")}
+    form = {"name": name, "task": "classification"}
+    return _created(client.post("/v1/datasets", files=files, data=form))["id"]
+
+
+def upload_csv(client: httpx.Client, path: Path) -> str:
+    files = {"file": (path.name, path.read_bytes(), "text/csv")}
+    return _created(client.post("/v1/datasets", files=files, data={"name": path.stem}))["id"]
+
+
+def submit(client: httpx.Client, body: dict[str, Any]) -> str:
+    return _created(client.post("/v1/jobs", json=body))["id"]
+
+
+def _created(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code not in (201, 202):
+        raise RuntimeError(f"{response.request.url}: {response.status_code} {response.text[:500]}")
+    return response.json()
+
+
+def wait_for(client: httpx.Client, job_id: str, statuses: set[str], timeout: float) -> dict:
+    """Poll GET /v1/jobs/{id} until its status is in `statuses`; returns the job."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in statuses:
+            return job
+        if job["status"] in TERMINAL:
+            raise RuntimeError(f"job {job_id} ended {job['status']}: {job.get('error')}")
+        time.sleep(POLL_SECONDS)  # polling a remote job with a deadline
+    raise TimeoutError(f"job {job_id} not {statuses} after {timeout} s")
+
+
+def timed_job(client: httpx.Client, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Submit, wait for success; seconds end to end (client) and started→finished (server)."""
+    started = time.perf_counter()
+    job = wait_for(client, submit(client, body), {"succeeded"}, timeout)
+    seconds = time.perf_counter() - started
+    server = (_timestamp(job["finished_at"]) - _timestamp(job["started_at"])).total_seconds()
+    return {"seconds": seconds, "server_seconds": server, "model_id": job["model_id"],
+            "job": job}
+
+
+def _timestamp(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def latencies(client: httpx.Client, method: str, paths: list[str], count: int,
+              content: bytes | None = None) -> list[float]:
+    """Seconds per request for `count` sequential requests cycling over `paths` (keep-alive)."""
+    headers = {"content-type": "application/json"} if content is not None else None
+    seconds = []
+    for index in range(count):
+        started = time.perf_counter()
+        response = client.request(method, paths[index % len(paths)], content=content,
+                                  headers=headers)
+        response.read()
+        seconds.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            raise RuntimeError(f"{method} {paths[0]}: {response.status_code} {response.text[:300]}")
+    return seconds
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))

@@ -1,0 +1,48 @@
+"""The engine alone, doing the service benchmark's training job (child process).
+
+Same data as the service receives (the service stores features as float64 and its worker hands
+them to train() as such), same spec, same checkpoint-every-epoch; timed is the whole train() call,
+after an untimed warm-up run on a few rows (a service worker is warm too).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from bench import _data
+from bench._engine_tasks import MNIST_CLASSES
+
+WARM_UP_ROWS = 2048
+
+
+def job_body(n_samples: int, epochs: int, batch_size: int, learning_rate: float,
+             seed: int) -> dict[str, Any]:
+    """The job (POST /v1/jobs body without dataset_id): 784-256-128-10 ReLU, plain SGD."""
+    return {
+        "network": {"layers": [{"units": 256, "activation": "relu"},
+                               {"units": 128, "activation": "relu"},
+                               {"units": MNIST_CLASSES, "activation": "softmax"}]},
+        "optimizer": {"name": "sgd", "learning_rate": learning_rate},
+        "batch_size": batch_size, "epochs": epochs, "seed": seed, "diagnostics_every": 1,
+    }
+
+
+def engine_job(n_samples: int, epochs: int, batch_size: int, learning_rate: float,
+               seed: int = 0) -> dict[str, Any]:
+    from engine.spec import TrainingSpec
+    from engine.training import train
+
+    X, y = _data.mnist_like(n_samples, seed=seed)
+    X = X.astype(np.float64)
+    body = job_body(n_samples, epochs, batch_size, learning_rate, seed)
+    warm = TrainingSpec.model_validate({**body, "epochs": 1})
+    train(warm, X[:WARM_UP_ROWS], y[:WARM_UP_ROWS], task="classification", n_classes=MNIST_CLASSES)
+    spec = TrainingSpec.model_validate(body)
+    started = time.perf_counter()
+    result = train(spec, X, y, task="classification", n_classes=MNIST_CLASSES)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "epoch_seconds": [row["seconds"] for row in result.history],
+            "train_accuracy": result.history[-1]["train_accuracy"]}
