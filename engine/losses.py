@@ -2,17 +2,18 @@
 
 Each loss gives `value_and_delta(z, a, y, delta) -> float`: the mean loss over the n rows; it writes
 into `delta` the gradient of that mean (rows already carry the 1/n factor):
-  - cross-entropy is fused with its output activation and works on the logits z, so `delta` is
-    ∂L/∂z⁽ᴸ⁾ directly (`delta_is_for_z = True`);
-  - MSE writes ∂L/∂a⁽ᴸ⁾; the network then multiplies by f′(z⁽ᴸ⁾) (`delta_is_for_z = False`).
+  - cross-entropy is fused with its output activation (`fused = True`): it reads the logits z,
+    writes the probabilities into `a` and ∂L/∂z⁽ᴸ⁾ into `delta`;
+  - MSE reads the output a⁽ᴸ⁾ and writes ∂L/∂a⁽ᴸ⁾; the network then multiplies by f′(z⁽ᴸ⁾).
 Targets: class indices (int, shape (n,)) for cross-entropy, values (n, n_targets) for MSE.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
+from scipy.special import expit
 
 from engine.errors import SpecError
 
@@ -29,50 +30,59 @@ Array = np.ndarray
 
 
 class Loss:
+    """Base class. `fused` losses read the logits z and write the output activation into `a`."""
+
     name: ClassVar[str] = ""
-    delta_is_for_z: ClassVar[bool] = True
+    fused: ClassVar[bool] = True
 
     def value_and_delta(self, z: Array, a: Array, y: Array, delta: Array) -> float:
         raise NotImplementedError
 
-    def value(self, z: Array, a: Array, y: Array) -> float:
-        """The mean loss alone (for evaluation; allocates its delta)."""
-        return self.value_and_delta(z, a, y, np.empty_like(a))
-
 
 class SoftmaxCrossEntropy(Loss):
-    """L = −log p_y with p = softmax(z);  δ = (p − onehot(y)) / n.
+    """p = softmax(z) per row, L = −log p_y;  δ = ∂L/∂z = (p − onehot(y)) / n.
 
-    Stable for any logits: −log p_y = (m − z_y) − log(max_j p_j), m = max_j z_j, because
-    max_j p_j = 1 / Σ_j exp(z_j − m) lies in [1/K, 1] and never underflows.
+    Stable for any logits with m = max_j z_j and s = Σ_j exp(z_j − m) ∈ [1, K]:
+    p = exp(z − m) / s and −log p_y = log s − (z_y − m), so nothing overflows or takes log 0.
     """
 
     name = "cross_entropy"
 
     def __init__(self) -> None:
-        self._rows: Array = np.arange(0, dtype=np.int64)
+        self._n_samples = -1
+        self._ones: Array = np.ones((0, 1), dtype=np.float64)
 
-    def _row_index(self, n_samples: int) -> Array:
-        if self._rows.shape[0] != n_samples:
-            self._rows = np.arange(n_samples, dtype=np.int64)
-        return self._rows
+    def _row_buffers(self, n_samples: int, n_classes: int, dtype: np.dtype[Any]) -> None:
+        """Per-row work arrays, reallocated only when the batch size changes."""
+        if n_samples != self._n_samples or self._ones.shape[0] != n_classes:
+            self._rows = np.arange(n_samples, dtype=np.intp)
+            self._row_max = np.empty((n_samples, 1), dtype=dtype)
+            self._row_sum = np.empty((n_samples, 1), dtype=dtype)
+            self._ones = np.ones((n_classes, 1), dtype=dtype)
+            self._n_samples = n_samples
 
     def value_and_delta(self, z: Array, a: Array, y: Array, delta: Array) -> float:
-        n_samples = z.shape[0]
-        rows = self._row_index(n_samples)
-        per_row = z.max(axis=1)
-        per_row -= z[rows, y]
-        per_row -= np.log(a.max(axis=1))
-        np.multiply(a, 1.0 / n_samples, out=delta, dtype=a.dtype)
-        delta[rows, y] -= a.dtype.type(1.0 / n_samples)
-        return float(per_row.mean(dtype=np.float64))
+        n_samples, n_classes = z.shape
+        self._row_buffers(n_samples, n_classes, z.dtype)
+        rows, row_max, row_sum = self._rows, self._row_max, self._row_sum
+        np.maximum.reduce(z, axis=1, keepdims=True, out=row_max)
+        np.subtract(z, row_max, out=a)
+        shifted_target = a[rows, y]  # z_y − m
+        np.exp(a, out=a)
+        np.matmul(a, self._ones, out=row_sum)  # Σ_j as a GEMV: faster than sum over a short axis
+        a /= row_sum
+        loss = float(np.log(row_sum).mean(dtype=np.float64) - shifted_target.mean(dtype=np.float64))
+        scale = a.dtype.type(1.0 / n_samples)
+        np.multiply(a, scale, out=delta)
+        delta[rows, y] -= scale
+        return loss
 
 
 class LogisticCrossEntropy(Loss):
     """One logistic output p = σ(z) for two classes.
 
-    L = −y log p − (1 − y) log(1 − p) = softplus(z) − y z = max(z, 0) − y z + log1p(exp(−|z|));
-    δ = (σ(z) − y) / n.
+    L = −y log p − (1 − y) log(1 − p) = softplus(z) − y z (stable as logaddexp(0, z) − y z);
+    δ = ∂L/∂z = (σ(z) − y) / n.
     """
 
     name = "cross_entropy"
@@ -80,6 +90,7 @@ class LogisticCrossEntropy(Loss):
     def value_and_delta(self, z: Array, a: Array, y: Array, delta: Array) -> float:
         n_samples = z.shape[0]
         target = y.reshape(-1, 1).astype(z.dtype, copy=False)
+        expit(z, out=a)
         per_row = np.logaddexp(z.dtype.type(0), z) - target * z
         np.subtract(a, target, out=delta)
         delta *= a.dtype.type(1.0 / n_samples)
@@ -90,7 +101,7 @@ class MeanSquaredError(Loss):
     """L = ½‖ŷ − y‖² per row, averaged over rows;  ∂L/∂ŷ = (ŷ − y) / n (then ⊙ f′(z) upstream)."""
 
     name = "mse"
-    delta_is_for_z = False
+    fused = False
 
     def value_and_delta(self, z: Array, a: Array, y: Array, delta: Array) -> float:
         n_samples = a.shape[0]

@@ -52,6 +52,7 @@ class Network:
         self._bound_rows = -1
         # (layer, the layer below it) from the top down, for the backward loop.
         self._backward_pairs = [(layers[i], layers[i - 1]) for i in range(len(layers) - 1, 0, -1)]
+        self._hidden, self._top = layers[:-1], layers[-1]
         self._l2_scratch: list[Array] | None = None
 
     @classmethod
@@ -81,11 +82,9 @@ class Network:
         """Fill `grads` with ∂R/∂θ of R = mean loss + ½λΣ‖W‖²; return the mean loss alone."""
         X = self._check_input(X)
         self._bind(X.shape[0])
-        self._forward(X)
-        top = self.layers[-1]
-        value = self._loss.value_and_delta(top.z, top.a, y, top.delta)
-        if not self._loss.delta_is_for_z:
-            top.backprop_activation()
+        value = self._forward_with_loss(X, y)
+        if not self._loss.fused:
+            self._top.backprop_activation()
         for layer, below in self._backward_pairs:
             layer.backward(below.a, below.delta)
             below.backprop_activation()
@@ -107,13 +106,11 @@ class Network:
     def evaluate_loss(self, X: Array, y: Array) -> float:
         """The mean loss over the rows of X (no gradients, no penalty), computed in chunks."""
         X = self._check_input(X)
-        total, top = 0.0, self.layers[-1]
+        total = 0.0
         for start in range(0, X.shape[0], EVALUATION_CHUNK_ROWS):
             chunk = X[start : start + EVALUATION_CHUNK_ROWS]
             self._bind(chunk.shape[0])
-            self._forward(chunk)
-            targets = y[start : start + chunk.shape[0]]
-            total += chunk.shape[0] * self._loss.value_and_delta(top.z, top.a, targets, top.delta)
+            total += chunk.shape[0] * self._forward_with_loss(chunk, y[start : start + len(chunk)])
         return total / max(X.shape[0], 1)
 
     def _forward(self, X: Array) -> Array:
@@ -121,6 +118,17 @@ class Network:
         for layer in self.layers:
             a = layer.forward(a)
         return a
+
+    def _forward_with_loss(self, X: Array, y: Array) -> float:
+        """Forward pass and the mean loss; leaves δ⁽ᴸ⁾ (or ∂L/∂a⁽ᴸ⁾ for MSE) in the top layer."""
+        a = X
+        for layer in self._hidden:
+            a = layer.forward(a)
+        top = self._top
+        top.linear(a)
+        if not self._loss.fused:
+            top.activate()
+        return self._loss.value_and_delta(top.z, top.a, y, top.delta)
 
     def _bind(self, n_samples: int) -> None:
         """Point every layer at the buffers for this batch size, allocating them the first time."""
