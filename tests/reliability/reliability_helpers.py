@@ -1,0 +1,200 @@
+"""Shared helpers for the reliability proofs: settings, in-process clients, a live uvicorn, RSS.
+
+The live server is a real `uvicorn` subprocess on 127.0.0.1 and a free port, with its own data
+directory; tests can SIGKILL it (durability) or read its memory from /proc (limits).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = {"alice": "key-alice-0123456789", "bob": "key-bob-0123456789"}
+API_KEYS = ",".join(f"{owner}:{key}" for owner, key in KEYS.items())
+ALICE = {"Authorization": f"Bearer {KEYS['alice']}"}
+BOB = {"Authorization": f"Bearer {KEYS['bob']}"}
+BASE_URL = "http://localhost"
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect",
+                          "/redoc"})  # fmt: skip
+
+
+def reliability_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir, "workers": 0, "api_keys": API_KEYS, "log_level": "CRITICAL",
+        "poll_seconds": 0.05, "blas_threads": 1,
+    }  # fmt: skip
+    return Settings(**(values | overrides))
+
+
+def strict_json(text: str | bytes) -> Any:
+    """json.loads that fails on NaN/Infinity tokens (A5: responses are strict JSON)."""
+
+    def refuse(token: str) -> Any:
+        raise ValueError(f"non-finite token {token} in a response")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> bool:
+    """Poll `condition` until it holds or `timeout` seconds pass; returns whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def blobs_csv(n_rows: int = 60, n_features: int = 4, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    labels = np.array(["red", "green", "blue"])[rng.integers(0, 3, n_rows)]
+    X = rng.standard_normal((n_rows, n_features))
+    header = ",".join([*(f"f{j}" for j in range(n_features)), "color"])
+    rows = [",".join([*(f"{v:.5f}" for v in x), str(c)]) for x, c in zip(X, labels, strict=True)]
+    return ("\n".join([header, *rows]) + "\n").encode()
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def small_job(dataset_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "dataset_id": dataset_id,
+        "network": {"layers": [{"type": "dense", "units": 4, "activation": "tanh"},
+                               {"type": "dense", "units": 3, "activation": "softmax"}]},
+        "epochs": 2, "batch_size": 16, "seed": 0,
+    }  # fmt: skip
+    return body | overrides
+
+
+# --- memory --------------------------------------------------------------------------------------
+
+
+def rss_bytes(pid: int, field_name: str = "VmRSS") -> int:
+    """Resident memory of a process (VmRSS) or its peak so far (VmHWM), from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) * 1024
+    raise LookupError(field_name)
+
+
+# --- live server ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    data_dir: Path
+    env: dict[str, str]
+    extra_args: list[str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, *, timeout: float = 30.0) -> LiveServer:
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "service.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--timeout-graceful-shutdown",
+            "5",
+            *self.extra_args,
+        ]
+        log = (self.data_dir / "server.log").open("ab")
+        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=log)
+        log.close()
+        if not wait_until(self._healthy, timeout=timeout, interval=0.1):
+            self.kill()
+            raise RuntimeError(f"uvicorn did not become healthy:\n{self.log_tail()}")
+        return self
+
+    def _healthy(self) -> bool:
+        if self.process is None or self.process.poll() is not None:
+            raise RuntimeError(f"uvicorn exited early:\n{self.log_tail()}")
+        try:
+            return httpx.get(self.base_url + "/healthz", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL, the way a crash or the OOM killer ends a process."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log_tail(self, n_chars: int = 4000) -> str:
+        path = self.data_dir / "server.log"
+        return path.read_text(errors="replace")[-n_chars:] if path.exists() else ""
+
+    def client(self, headers: dict[str, str] | None = None, timeout: float = 30.0) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, headers=headers or ALICE, timeout=timeout)
+
+
+def server_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDFORWARD_")}
+    env.update({"FEEDFORWARD_DATA_DIR": str(data_dir), "FEEDFORWARD_API_KEYS": API_KEYS,
+                "FEEDFORWARD_WORKERS": "0", "FEEDFORWARD_LOG_LEVEL": "WARNING"})  # fmt: skip
+    env.update({f"FEEDFORWARD_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
+@contextmanager
+def live_server(
+    data_dir: Path, *, extra_args: list[str] | None = None, **settings: str
+) -> Iterator[LiveServer]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = LiveServer(data_dir, server_env(data_dir, **settings), extra_args or [])
+    try:
+        yield server.start()
+    finally:
+        server.stop()
