@@ -1,0 +1,108 @@
+"""Typed FastAPI dependencies: the database, settings, pagination and lookup-or-404 per resource."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+
+from service import crud
+from service.auth import OwnerDep
+from service.db import Database
+from service.models import Dataset, Job, Model
+from service.problems import NotFound
+from service.settings import Settings
+
+__all__ = [
+    "DatabaseDep",
+    "DatasetDep",
+    "JobDep",
+    "ModelDep",
+    "PageDep",
+    "RawBodyDep",
+    "Pagination",
+    "SettingsDep",
+    "WakeSupervisorDep",
+]
+
+MAX_PAGE_SIZE = 1000
+MAX_OFFSET = 1_000_000_000  # keeps OFFSET inside a 64-bit integer on every database
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_settings_from_app(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_supervisor_waker(request: Request) -> Callable[[], None]:
+    """supervisor.wake, or a no-op when this process runs no workers (FEEDFORWARD_WORKERS=0)."""
+    supervisor = request.app.state.supervisor
+    return supervisor.wake if supervisor is not None else _no_op
+
+
+def _no_op() -> None:
+    """Nothing to wake."""
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body as bytes, for routes that validate big JSON bodies themselves."""
+    return await request.body()
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+RawBodyDep = Annotated[bytes, Depends(raw_body)]
+SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
+WakeSupervisorDep = Annotated[Callable[[], None], Depends(get_supervisor_waker)]
+
+
+@dataclass(frozen=True)
+class Pagination:
+    limit: int
+    offset: int
+
+
+def pagination(
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
+) -> Pagination:
+    return Pagination(limit=limit, offset=offset)
+
+
+PageDep = Annotated[Pagination, Depends(pagination)]
+IdPath = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+def dataset_or_404(dataset_id: IdPath, owner: OwnerDep, database: DatabaseDep) -> Dataset:
+    with database.read() as session:
+        dataset = crud.get_dataset(session, owner=owner, dataset_id=dataset_id)
+    if dataset is None:
+        raise NotFound(f"dataset {dataset_id!r} does not exist")
+    return dataset
+
+
+def job_or_404(job_id: IdPath, owner: OwnerDep, database: DatabaseDep) -> Job:
+    with database.read() as session:
+        job = crud.get_job(session, owner=owner, job_id=job_id)
+    if job is None:
+        raise NotFound(f"job {job_id!r} does not exist")
+    return job
+
+
+def model_or_404(model_id: IdPath, owner: OwnerDep, database: DatabaseDep) -> Model:
+    with database.read() as session:
+        model = crud.get_model(session, owner=owner, model_id=model_id)
+    if model is None:
+        raise NotFound(f"model {model_id!r} does not exist")
+    return model
+
+
+DatasetDep = Annotated[Dataset, Depends(dataset_or_404)]
+JobDep = Annotated[Job, Depends(job_or_404)]
+ModelDep = Annotated[Model, Depends(model_or_404)]

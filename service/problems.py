@@ -1,0 +1,222 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`), mapped in one place.
+
+    ApiError                     status 500 unless a subclass says otherwise
+    ├── BadRequest               400
+    ├── Unauthorized             401 (+ WWW-Authenticate: Bearer)
+    ├── NotFound                 404
+    ├── Conflict                 409
+    ├── PayloadTooLarge          413
+    ├── UnsupportedMediaType     415
+    ├── Unprocessable            422 (+ an `errors` list naming each bad field)
+    └── TooManyRequests          429 (+ Retry-After)
+
+Routes raise these; `install_problem_handlers` maps them, FastAPI's RequestValidationError,
+Starlette's HTTPException, engine errors and dataset errors to problem documents. Anything else
+becomes a 500 that carries an opaque error id (logged with the traceback) and never the traceback,
+a path or SQL text.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from engine.errors import DataError, SpecError
+from service.dataset_errors import DatasetError
+
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "ApiError",
+    "BadRequest",
+    "Conflict",
+    "NotFound",
+    "PayloadTooLarge",
+    "TooManyRequests",
+    "Unauthorized",
+    "Unprocessable",
+    "UnsupportedMediaType",
+    "field_error",
+    "install_problem_handlers",
+    "problem_response",
+]
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:feedforward:problem:"
+logger = logging.getLogger("service.problems")
+
+
+class ApiError(Exception):
+    status = 500
+    slug = "internal-error"
+    title = "Internal Server Error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors) if errors is not None else None
+        self.headers = headers or {}
+
+
+class BadRequest(ApiError):
+    status, slug, title = 400, "bad-request", "Bad Request"
+
+
+class Unauthorized(ApiError):
+    status, slug, title = 401, "unauthorized", "Unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class NotFound(ApiError):
+    status, slug, title = 404, "not-found", "Not Found"
+
+
+class Conflict(ApiError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status, slug, title = 413, "payload-too-large", "Payload Too Large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported Media Type"
+
+
+class Unprocessable(ApiError):
+    status, slug, title = 422, "validation-error", "Unprocessable Content"
+
+
+class TooManyRequests(ApiError):
+    status, slug, title = 429, "too-many-requests", "Too Many Requests"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_seconds)})
+
+
+def field_error(loc: Sequence[str | int], msg: str, **extra: Any) -> dict[str, Any]:
+    """One entry of a problem's `errors` list: where (`loc`) and what (`msg`)."""
+    return {"loc": list(loc), "msg": msg, **extra}
+
+
+def problem_response(
+    status: int,
+    *,
+    title: str,
+    detail: str,
+    slug: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + slug if slug else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return problem_response(
+        exc.status,
+        title=exc.title,
+        detail=exc.detail,
+        slug=exc.slug,
+        errors=exc.errors,
+        headers=exc.headers,
+    )
+
+
+def _clean_validation_error(error: dict[str, Any]) -> dict[str, Any]:
+    # Only loc/msg/type: pydantic's `input` and `ctx` may echo NaN, huge bodies or exceptions.
+    return field_error(
+        [str(part) if not isinstance(part, int) else part for part in error["loc"]],
+        str(error["msg"]),
+        type=str(error.get("type", "value_error")),
+    )
+
+
+def _request_validation(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [_clean_validation_error(dict(error)) for error in exc.errors()]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(part) for part in first["loc"])
+    detail = f"{where}: {first['msg']}" if where else first["msg"]
+    if len(errors) > 1:
+        detail += f" (and {len(errors) - 1} more)"
+    return problem_response(
+        422, title="Unprocessable Content", detail=detail, slug="validation-error", errors=errors
+    )
+
+
+def _http_exception(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    title = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    return problem_response(exc.status_code, title=title, detail=detail, headers=exc.headers)
+
+
+def _engine_error(_request: Request, exc: Exception) -> Response:
+    errors = [field_error(["body"], str(exc))]
+    return problem_response(
+        422, title="Unprocessable Content", detail=str(exc), slug="validation-error", errors=errors
+    )
+
+
+def _dataset_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DatasetError)
+    status = int(getattr(exc, "status", 422))  # 415 for UnsupportedDatasetFormat
+    slug = "invalid-dataset" if status == 422 else "unsupported-dataset-format"
+    return problem_response(
+        status,
+        title=HTTPStatus(status).phrase,
+        detail=exc.detail,
+        slug=slug,
+        errors=list(exc.errors),
+    )
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    error_id = uuid.uuid4().hex
+    logger.error(
+        "unhandled error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc
+    )
+    return problem_response(
+        500,
+        title="Internal Server Error",
+        slug="internal-error",
+        error_id=error_id,
+        detail=f"an unexpected error occurred; quote error id {error_id} when reporting it",
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Map every error the app can raise to a problem document."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(SpecError, _engine_error)
+    app.add_exception_handler(DataError, _engine_error)
+    app.add_exception_handler(DatasetError, _dataset_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,134 @@
+"""Database rows → response bodies. Every float leaving the API is finite or null (strict JSON)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from engine.spec import DenseLayer, NetworkSpec, layer_shapes
+from service.model_schemas import DiagnosticsOut, EpochDiagnostics, Finding, LayerInfo, ModelOut
+from service.models import Dataset, EpochRecord, Job, Model
+from service.schemas import DatasetOut, JobOut, MetricsRow
+
+__all__ = [
+    "dataset_out",
+    "diagnostics_out",
+    "finite_json",
+    "job_out",
+    "layer_infos",
+    "metrics_row",
+    "model_out",
+]
+
+METRIC_FIELDS = (
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "learning_rate",
+    "seconds",
+)
+
+
+def finite_json(value: Any) -> Any:
+    """A copy of JSON-like data with NaN and ±Inf replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(item) for item in value]
+    return value
+
+
+def dataset_out(dataset: Dataset) -> DatasetOut:
+    return DatasetOut(
+        id=dataset.id,
+        name=dataset.name,
+        task=dataset.task,  # type: ignore[arg-type]
+        n_samples=dataset.n_samples,
+        n_features=dataset.n_features,
+        n_targets=dataset.n_targets,
+        feature_names=dataset.feature_names,
+        target_name=dataset.target_name,
+        classes=dataset.classes,
+        sha256=dataset.sha256 or "",
+        created_at=dataset.created_at,
+    )
+
+
+def metrics_row(record: EpochRecord) -> MetricsRow:
+    values = {name: finite_json(getattr(record, name)) for name in METRIC_FIELDS}
+    return MetricsRow(epoch=record.epoch, **values)
+
+
+def _metrics(data: dict[str, Any] | None) -> MetricsRow | None:
+    return MetricsRow.model_validate(finite_json(data)) if data else None
+
+
+def job_out(job: Job, model_id: str | None) -> JobOut:
+    return JobOut(
+        id=job.id,
+        status=job.status,  # type: ignore[arg-type]
+        dataset_id=job.dataset_id,
+        validation_dataset_id=job.validation_dataset_id,
+        epoch=job.epoch,
+        epochs=job.epochs,
+        metrics=_metrics(job.metrics),
+        error=job.error,
+        failure_reason=job.failure_reason,
+        stop_reason=job.stop_reason,
+        cancel_requested=job.cancel_requested,
+        attempt=job.attempt,
+        model_id=model_id,
+        sweep_id=job.sweep_id,
+        spec=job.spec,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    )
+
+
+def layer_infos(network: dict[str, Any], n_features: int) -> list[LayerInfo]:
+    spec = NetworkSpec.model_validate(network)
+    infos = []
+    for index, (layer, shapes) in enumerate(
+        zip(spec.layers, layer_shapes(spec, n_features), strict=True)
+    ):
+        activation = layer.activation.model_dump() if isinstance(layer, DenseLayer) else None
+        infos.append(
+            LayerInfo(
+                layer=index + 1,
+                type=layer.type,
+                units=layer.units,
+                activation=activation,
+                pieces=getattr(layer, "pieces", None),
+                shapes={name: list(shape) for name, shape in shapes.items()},
+            )
+        )
+    return infos
+
+
+def diagnostics_out(model: Model, records: Sequence[EpochRecord]) -> DiagnosticsOut:
+    epochs = [EpochDiagnostics(epoch=r.epoch, layers=finite_json(r.layers or [])) for r in records]
+    findings = [Finding.model_validate(f) for f in finite_json(model.findings or [])]
+    return DiagnosticsOut(model_id=model.id, epochs=epochs, findings=findings)
+
+
+def model_out(model: Model) -> ModelOut:
+    return ModelOut(
+        id=model.id,
+        job_id=model.job_id,
+        dataset_id=model.dataset_id,
+        network=model.network,
+        loss=model.loss,
+        task=model.task,  # type: ignore[arg-type]
+        n_features=model.n_features,
+        parameter_count=model.parameter_count,
+        layers=layer_infos(model.network, model.n_features),
+        classes=model.classes,
+        best_epoch=model.best_epoch,
+        metrics=_metrics(model.metrics),
+        created_at=model.created_at,
+    )
