@@ -1,0 +1,1 @@
+"""Migration revisions, date-prefixed (Alembic ignores this file)."""
