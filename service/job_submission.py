@@ -1,0 +1,208 @@
+"""Submitting a training job: every check happens here, before a row exists.
+
+A job that is accepted can train: its dataset(s) exist for this owner, the network is within the
+configured limits, its shape and loss fit the data (engine.spec.check_against_data), and the owner
+has room in the queue. Otherwise the client gets a 404/422/429 problem and no job row is created.
+The seed is drawn here and stored, so every job is reproducible from its stored spec.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.errors import SpecError
+from engine.spec import check_against_data, parameter_count, resolve_loss
+from service import crud
+from service.db import Database
+from service.idempotency import fingerprint, replayed_resource_id
+from service.models import Dataset, Job
+from service.problems import Conflict, NotFound, TooManyRequests, Unprocessable, field_error
+from service.schemas import JobCreate, ValidationDataset
+from service.settings import Settings
+
+__all__ = ["JOBS_SCOPE", "RETRY_AFTER_SECONDS", "check_spec_limits", "submit_job"]
+
+JOBS_SCOPE = "POST /v1/jobs"
+# Jobs take seconds to minutes; half a minute is a polite first retry for a full queue.
+RETRY_AFTER_SECONDS = 30
+SEED_BOUND = 2**63  # TrainingSpec.seed is a non-negative int64
+
+
+def submit_job(
+    database: Database,
+    settings: Settings,
+    *,
+    owner: str,
+    body: JobCreate,
+    idempotency_key: str | None,
+) -> Job:
+    """Validate and queue the job (or return the one this Idempotency-Key created)."""
+    request_sha256 = fingerprint(body.model_dump(mode="json"))
+    try:
+        with database.write() as session:
+            replayed = replayed_resource_id(
+                session,
+                owner=owner,
+                scope=JOBS_SCOPE,
+                key=idempotency_key,
+                request_sha256=request_sha256,
+            )
+            if replayed is not None:
+                job = crud.get_job(session, owner=owner, job_id=replayed)
+                assert job is not None
+                return job
+            job = _create_checked_job(session, settings, owner=owner, body=body)
+            if idempotency_key is not None:
+                crud.save_idempotency_record(
+                    session,
+                    owner=owner,
+                    scope=JOBS_SCOPE,
+                    key=idempotency_key,
+                    request_sha256=request_sha256,
+                    resource_id=job.id,
+                    status_code=202,
+                )
+            return job
+    except IntegrityError as exc:  # a concurrent duplicate on databases without a global write lock
+        raise Conflict("a request with this Idempotency-Key is in progress; retry it") from exc
+
+
+def _create_checked_job(
+    session: Session, settings: Settings, *, owner: str, body: JobCreate
+) -> Job:
+    dataset = _owned_dataset(session, owner, body.dataset_id, loc=["body", "dataset_id"])
+    validation_dataset = None
+    if isinstance(body.validation, ValidationDataset):
+        validation_dataset = _owned_dataset(
+            session, owner, body.validation.dataset_id, loc=["body", "validation", "dataset_id"]
+        )
+    check_spec_limits(body, n_features=dataset.n_features, settings=settings)
+    _check_fits_data(body, dataset, validation_dataset)
+    _admit(session, settings, owner=owner)
+    return crud.create_job(
+        session,
+        owner=owner,
+        spec=_normalised_spec(body, dataset),
+        dataset_id=dataset.id,
+        validation_dataset_id=validation_dataset.id if validation_dataset else None,
+        epochs=body.epochs,
+    )
+
+
+def _owned_dataset(session: Session, owner: str, dataset_id: str, *, loc: list[str]) -> Dataset:
+    # FOR UPDATE keeps a concurrent DELETE from removing it before the job commits (PostgreSQL);
+    # SQLite's BEGIN IMMEDIATE already serialises the two.
+    dataset = crud.get_dataset(session, owner=owner, dataset_id=dataset_id, for_update=True)
+    if dataset is None:
+        raise NotFound(
+            f"dataset {dataset_id!r} does not exist", errors=[field_error(loc, "no such dataset")]
+        )
+    return dataset
+
+
+def check_spec_limits(body: JobCreate, *, n_features: int, settings: Settings) -> None:
+    """422 naming the count and the limit for every budget the spec exceeds (L6, L7)."""
+    errors: list[dict[str, Any]] = []
+    layers = body.network.layers
+    if len(layers) > settings.max_layers:
+        errors.append(
+            field_error(
+                ["body", "network", "layers"],
+                f"the network has {len(layers)} layers; the limit is "
+                f"{settings.max_layers} (FEEDFORWARD_MAX_LAYERS)",
+            )
+        )
+    for index, layer in enumerate(layers):
+        if layer.units > settings.max_width:
+            errors.append(
+                field_error(
+                    ["body", "network", "layers", index, "units"],
+                    f"layer {index + 1} has {layer.units} units; the limit is "
+                    f"{settings.max_width} (FEEDFORWARD_MAX_WIDTH)",
+                )
+            )
+    count = parameter_count(body.network, n_features)
+    if count > settings.max_parameters:
+        errors.append(
+            field_error(
+                ["body", "network"],
+                f"the network has {count:,} parameters on {n_features} inputs; the "
+                f"limit is {settings.max_parameters:,} (FEEDFORWARD_MAX_PARAMETERS)",
+            )
+        )
+    for name, value, limit, env in (
+        ("epochs", body.epochs, settings.max_epochs, "FEEDFORWARD_MAX_EPOCHS"),
+        ("batch_size", body.batch_size, settings.max_batch_size, "FEEDFORWARD_MAX_BATCH_SIZE"),
+    ):
+        if value > limit:
+            errors.append(
+                field_error(["body", name], f"{name} is {value}; the limit is {limit} ({env})")
+            )
+    if errors:
+        raise Unprocessable(errors[0]["msg"], errors=errors)
+
+
+def _check_fits_data(body: JobCreate, dataset: Dataset, validation: Dataset | None) -> None:
+    try:
+        check_against_data(
+            body,
+            n_features=dataset.n_features,
+            task=dataset.task,  # type: ignore[arg-type]
+            n_classes=len(dataset.classes or []),
+            n_targets=dataset.n_targets,
+        )
+    except SpecError as exc:
+        raise Unprocessable(str(exc), errors=[field_error(["body", "network"], str(exc))]) from exc
+    if body.early_stopping is not None and body.validation is None:
+        raise Unprocessable(
+            'early_stopping needs a validation set; add "validation": {"split": 0.2}',
+            errors=[field_error(["body", "early_stopping"], "needs validation")],
+        )
+    if validation is not None:
+        _check_validation_dataset(dataset, validation)
+
+
+def _check_validation_dataset(train: Dataset, validation: Dataset) -> None:
+    loc = ["body", "validation", "dataset_id"]
+    problem = None
+    if validation.task != train.task:
+        problem = f"it is a {validation.task} dataset but the training data is {train.task}"
+    elif validation.n_features != train.n_features:
+        problem = (
+            f"it has {validation.n_features} features but the training data has {train.n_features}"
+        )
+    elif train.task == "regression" and validation.n_targets != train.n_targets:
+        problem = (
+            f"it has {validation.n_targets} targets but the training data has {train.n_targets}"
+        )
+    elif train.task == "classification":
+        unknown = [c for c in validation.classes or [] if c not in (train.classes or [])]
+        if unknown:
+            problem = f"its classes {unknown[:5]} do not occur in the training data"
+    if problem is not None:
+        raise Unprocessable(
+            f"the validation dataset does not match: {problem}", errors=[field_error(loc, problem)]
+        )
+
+
+def _admit(session: Session, settings: Settings, *, owner: str) -> None:
+    queued = crud.count_queued_jobs(session, owner=owner)
+    if queued >= settings.max_queued_jobs_per_owner:
+        raise TooManyRequests(
+            f"{queued} jobs are already queued for you (limit "
+            f"{settings.max_queued_jobs_per_owner}); wait for some to start, or cancel some",
+            retry_after_seconds=RETRY_AFTER_SECONDS,
+        )
+
+
+def _normalised_spec(body: JobCreate, dataset: Dataset) -> dict[str, Any]:
+    """The body with defaults filled in, the loss resolved and a seed drawn when absent."""
+    spec = body.model_dump(mode="json")
+    spec["loss"] = resolve_loss(body, dataset.task)  # type: ignore[arg-type]
+    if spec["seed"] is None:
+        spec["seed"] = secrets.randbelow(SEED_BOUND)
+    return spec

@@ -1,0 +1,218 @@
+"""/v1/datasets in-process: formats, metadata, dedup by hash, bad input → problem documents."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import numpy as np
+import pytest
+from api_helpers import (
+    IRIS_LABELS,
+    assert_problem,
+    blobs,
+    create_dataset,
+    csv_bytes,
+    iris_like_csv,
+    job_body,
+    npz_bytes,
+    upload_csv,
+    upload_json,
+)
+from sqlalchemy import func, select
+
+from service.models import DatasetBlob
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_csv_upload_returns_metadata_with_original_labels(api: httpx.AsyncClient) -> None:
+    response = await upload_csv(api, iris_like_csv(n_per_class=10), name="iris")
+    assert response.status_code == 201, response.text
+    dataset = response.json()
+    assert response.headers["location"] == f"/v1/datasets/{dataset['id']}"
+    assert dataset["name"] == "iris"
+    assert dataset["task"] == "classification"
+    assert (dataset["n_samples"], dataset["n_features"]) == (30, 4)
+    assert dataset["feature_names"] == ["f0", "f1", "f2", "f3"]
+    assert dataset["classes"] == sorted(IRIS_LABELS)
+    assert len(dataset["sha256"]) == 64
+
+
+async def test_csv_target_column_and_task_are_form_fields(api: httpx.AsyncClient) -> None:
+    X, _ = blobs(n_per_class=10)
+    content = csv_bytes(X[:, 1:], X[:, 0], target="value")
+    response = await upload_csv(api, content, target="value", task="regression")
+    assert response.status_code == 201, response.text
+    dataset = response.json()
+    assert dataset["task"] == "regression"
+    assert dataset["classes"] is None
+    assert dataset["target_name"] == "value"
+    assert dataset["n_features"] == 3
+
+
+async def test_npz_upload_is_accepted(api: httpx.AsyncClient) -> None:
+    X, y = blobs(n_per_class=5)
+    files = {"file": ("data.npz", npz_bytes(X=X, y=y), "application/octet-stream")}
+    response = await api.post("/v1/datasets", files=files)
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "data"  # the file name's stem when no name is given
+    assert response.json()["classes"] == [0, 1, 2]
+
+
+async def test_json_body_upload_is_accepted(api: httpx.AsyncClient) -> None:
+    body = {
+        "name": "tiny",
+        "X": [[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [1.0, 1.0]],
+        "y": ["a", "b", "a", "b"],
+    }
+    response = await upload_json(api, body)
+    assert response.status_code == 201, response.text
+    assert response.json()["classes"] == ["a", "b"]
+    assert response.json()["n_samples"] == 4
+
+
+async def test_same_arrays_are_stored_once(api: httpx.AsyncClient, app) -> None:  # type: ignore[no-untyped-def]
+    content = iris_like_csv(n_per_class=5)
+    first = (await upload_csv(api, content, name="one")).json()
+    second = (await upload_csv(api, content, name="two")).json()
+    assert first["id"] != second["id"]
+    assert first["sha256"] == second["sha256"]
+    with app.state.database.read() as session:
+        assert session.scalar(select(func.count()).select_from(DatasetBlob)) == 1
+
+
+async def test_list_is_newest_first_and_paginated(api: httpx.AsyncClient) -> None:
+    ids = [(await create_dataset(api, seed=seed))["id"] for seed in range(3)]
+    page = (await api.get("/v1/datasets", params={"limit": 2})).json()
+    assert page["total"] == 3 and page["limit"] == 2 and page["offset"] == 0
+    assert [d["id"] for d in page["items"]] == ids[::-1][:2]
+    rest = (await api.get("/v1/datasets", params={"limit": 2, "offset": 2})).json()
+    assert [d["id"] for d in rest["items"]] == ids[:1]
+
+
+async def test_get_unknown_dataset_is_404_problem(api: httpx.AsyncClient) -> None:
+    assert_problem(await api.get("/v1/datasets/0123456789abcdef"), 404, "0123456789abcdef")
+
+
+async def test_delete_then_get_is_404_and_unlisted(api: httpx.AsyncClient, app) -> None:  # type: ignore[no-untyped-def]
+    dataset = await create_dataset(api)
+    response = await api.delete(f"/v1/datasets/{dataset['id']}")
+    assert response.status_code == 204
+    assert response.content == b""
+    assert_problem(await api.get(f"/v1/datasets/{dataset['id']}"), 404)
+    assert (await api.get("/v1/datasets")).json()["total"] == 0
+    with app.state.database.read() as session:  # the arrays are freed
+        assert session.scalar(select(func.count()).select_from(DatasetBlob)) == 0
+
+
+async def test_delete_keeps_arrays_shared_with_another_dataset(api: httpx.AsyncClient, app) -> None:  # type: ignore[no-untyped-def]
+    content = iris_like_csv(n_per_class=5)
+    first = (await upload_csv(api, content)).json()
+    await upload_csv(api, content)
+    assert (await api.delete(f"/v1/datasets/{first['id']}")).status_code == 204
+    with app.state.database.read() as session:
+        assert session.scalar(select(func.count()).select_from(DatasetBlob)) == 1
+
+
+async def test_delete_is_refused_while_a_queued_job_uses_it(api: httpx.AsyncClient) -> None:
+    dataset = await create_dataset(api)
+    job = await api.post("/v1/jobs", json=job_body(dataset["id"]))
+    assert job.status_code == 202, job.text
+    assert_problem(await api.delete(f"/v1/datasets/{dataset['id']}"), 409, "job")
+    assert (await api.post(f"/v1/jobs/{job.json()['id']}/cancel")).status_code == 202
+    assert (await api.delete(f"/v1/datasets/{dataset['id']}")).status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"", ()),
+        (b"a,b,target\n", ()),
+        (b"a,b,target\n1,2,x\n3,4\n", ()),
+        (b"a,b,target\n1,abc,x\n3,4,y\n", ("abc",)),
+        (b"a,b,target\n1,nan,x\n3,4,y\n", ()),
+        (b"a,b,target\n1,1e400,x\n3,4,y\n", ()),
+        (b"a,b,target\n1,2,x\n3,4,x\n", ("class",)),
+    ],
+    ids=["empty", "header-only", "ragged", "string-feature", "nan", "inf", "one-class"],
+)
+async def test_bad_csv_is_a_422_problem(
+    api: httpx.AsyncClient, content: bytes, words: tuple[str, ...]
+) -> None:
+    problem = assert_problem(await upload_csv(api, content), 422, *words)
+    assert problem["errors"], problem
+
+
+async def test_json_body_with_nan_token_is_422(api: httpx.AsyncClient) -> None:
+    body = '{"X": [[NaN, 1.0], [1.0, 2.0]], "y": [0, 1]}'
+    response = await api.post(
+        "/v1/datasets", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert_problem(response, 422)
+
+
+async def test_json_body_with_unknown_key_is_422(api: httpx.AsyncClient) -> None:
+    body = {"X": [[0.0], [1.0]], "y": [0, 1], "path": "/etc/passwd"}
+    problem = assert_problem(await upload_json(api, body), 422)
+    assert ["body", "path"] in [e["loc"] for e in problem["errors"]]
+
+
+async def test_json_body_that_is_not_json_is_422(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/v1/datasets", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert_problem(response, 422, "json")
+
+
+async def test_form_without_file_is_422(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/v1/datasets", data={"name": "x"}, files={"other": ("x.csv", b"a,b\n1,2\n", "text/csv")}
+    )
+    assert_problem(response, 422)
+
+
+async def test_other_media_type_is_415(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/v1/datasets", content=b"a,b\n1,2\n", headers={"Content-Type": "text/csv"}
+    )
+    assert_problem(response, 415)
+
+
+async def test_unsupported_file_type_is_415(api: httpx.AsyncClient) -> None:
+    files = {"file": ("data.xlsx", b"PK\x03\x04junk", "application/vnd.ms-excel")}
+    assert_problem(await api.post("/v1/datasets", files=files), 415)
+
+
+async def test_npz_with_object_array_is_422(api: httpx.AsyncClient) -> None:
+    content = npz_bytes(X=np.array([[1, "a"]], dtype=object), y=np.array([0]))
+    files = {"file": ("evil.npz", content, "application/octet-stream")}
+    assert_problem(await api.post("/v1/datasets", files=files), 422)
+
+
+async def test_upload_idempotency_key_replays_the_first_dataset(api: httpx.AsyncClient) -> None:
+    content = iris_like_csv(n_per_class=5)
+    headers = {"Idempotency-Key": "upload-1"}
+    files = {"file": ("d.csv", content, "text/csv")}
+    first = await api.post("/v1/datasets", files=files, headers=headers)
+    again = await api.post("/v1/datasets", files=files, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    other = {"file": ("d.csv", iris_like_csv(n_per_class=6), "text/csv")}
+    assert_problem(
+        await api.post("/v1/datasets", files=other, headers=headers), 422, "Idempotency-Key"
+    )
+    assert (await api.get("/v1/datasets")).json()["total"] == 1
+
+
+async def test_concurrent_json_uploads_all_succeed(api: httpx.AsyncClient) -> None:
+    body = json.dumps({"X": [[0.0], [1.0], [2.0], [3.0]], "y": [0, 1, 0, 1]})
+    responses = await asyncio.gather(
+        *[
+            api.post("/v1/datasets", content=body, headers={"Content-Type": "application/json"})
+            for _ in range(8)
+        ]
+    )
+    assert [r.status_code for r in responses] == [201] * 8
+    assert (await api.get("/v1/datasets")).json()["total"] == 8
