@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from service.schemas import ClosedBody, Label, MetricsRow, ResourceId, Task
+from service.schemas import ClosedBody, Label, MetricsRow, ResourceId, Task, Timestamp
 
 __all__ = [
     "ClassificationEvaluation",
@@ -60,7 +59,7 @@ class ModelOut(BaseModel):
     classes: list[Label] | None
     best_epoch: int | None
     metrics: MetricsRow | None = Field(description="Metrics of the epoch whose weights were kept.")
-    created_at: datetime
+    created_at: Timestamp
 
 
 class PredictRequest(ClosedBody):

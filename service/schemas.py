@@ -7,10 +7,10 @@ Model-related bodies live in service/model_schemas.py.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from engine.spec import TrainingSpec
 
@@ -26,6 +26,7 @@ __all__ = [
     "Problem",
     "ResourceId",
     "Task",
+    "Timestamp",
     "ValidationDataset",
     "ValidationSplit",
 ]
@@ -34,6 +35,14 @@ T = TypeVar("T")
 Task = Literal["classification", "regression"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 ResourceId = Annotated[str, Field(min_length=1, max_length=64, description="An opaque id.")]
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite returns naive datetimes; every timestamp we store is UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_as_utc), Field(description="RFC 3339, UTC.")]
 Label = str | int | float
 
 
@@ -105,7 +114,7 @@ class DatasetOut(BaseModel):
         description="Original labels; index = class id (classification)."
     )
     sha256: str = Field(description="SHA-256 of the canonical stored arrays.")
-    created_at: datetime
+    created_at: Timestamp
 
 
 # --- jobs --------------------------------------------------------------------------------------
@@ -167,6 +176,6 @@ class JobOut(BaseModel):
     spec: dict[str, Any] = Field(
         description="The normalised job body, with the seed that was used."
     )
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None

@@ -1,0 +1,268 @@
+"""/v1/jobs in-process, no workers: submission checks, listing, cancel, idempotency, admission."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+from api_helpers import assert_problem, create_dataset, job_body, make_settings, upload_json
+from fastapi import FastAPI
+from sqlalchemy import func, select, update
+
+from service.models import EpochRecord, Job
+from service.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path, max_queued_jobs_per_owner=5)
+
+
+async def job_count(app: FastAPI) -> int:
+    with app.state.database.read() as session:
+        return int(session.scalar(select(func.count()).select_from(Job)) or 0)
+
+
+async def test_submit_returns_202_with_location_and_queued_job(api: httpx.AsyncClient) -> None:
+    dataset = await create_dataset(api)
+    response = await api.post("/v1/jobs", json=job_body(dataset["id"], epochs=4))
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert response.headers["location"] == f"/v1/jobs/{job['id']}"
+    assert job["status"] == "queued"
+    assert (job["epoch"], job["epochs"]) == (0, 4)
+    assert job["model_id"] is None and job["metrics"] is None
+    assert (await api.get(f"/v1/jobs/{job['id']}")).json() == job
+
+
+async def test_submit_fills_defaults_resolves_aliases_and_draws_a_seed(
+    api: httpx.AsyncClient,
+) -> None:
+    dataset = await create_dataset(api)
+    body = job_body(dataset["id"])
+    del body["seed"], body["optimizer"], body["batch_size"], body["epochs"]
+    body["network"]["layers"][0]["activation"] = "sigmoid"
+    spec = (await api.post("/v1/jobs", json=body)).json()["spec"]
+    assert spec["network"]["layers"][0]["activation"] == {"name": "logistic"}
+    assert spec["loss"] == "cross_entropy"
+    assert spec["optimizer"] == {
+        "name": "sgd",
+        "learning_rate": 0.01,
+        "momentum": 0.0,
+        "nesterov": False,
+        "schedule": None,
+    }
+    assert (spec["batch_size"], spec["epochs"], spec["validation"]) == (32, 10, None)
+    assert isinstance(spec["seed"], int) and 0 <= spec["seed"] < 2**63
+
+
+async def test_unknown_dataset_is_404_naming_it_and_creates_nothing(
+    api: httpx.AsyncClient, app: FastAPI
+) -> None:
+    assert_problem(await api.post("/v1/jobs", json=job_body("feedbeef")), 404, "feedbeef")
+    assert await job_count(app) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"network": {"layers": [{"units": 4, "activation": "builtins.eval"}]}}, ("activation",)),
+        ({"network": {"layers": [{"type": "os.system", "units": 3}]}}, ()),
+        ({"unknown_key": 1}, ("unknown_key",)),
+        ({"optimizer": {"name": "sgd", "learning_rate": -1}}, ("learning_rate",)),
+        ({"validation": {"split": 1.5}}, ()),
+        ({"early_stopping": {"patience": 3}}, ("validation",)),
+    ],
+    ids=["activation", "layer-type", "extra-key", "negative-lr", "split", "early-stop-no-val"],
+)
+async def test_invalid_specs_are_422_and_create_nothing(
+    api: httpx.AsyncClient, app: FastAPI, change: dict[str, object], words: tuple[str, ...]
+) -> None:
+    dataset = await create_dataset(api)
+    problem = assert_problem(await api.post("/v1/jobs", json=job_body(dataset["id"]) | change), 422)
+    assert problem["errors"]
+    assert all(w in str(problem) for w in words), problem
+    assert "Traceback" not in str(problem)
+    assert await job_count(app) == 0
+
+
+async def test_output_width_must_match_the_classes(api: httpx.AsyncClient, app: FastAPI) -> None:
+    dataset = await create_dataset(api)  # 3 classes
+    problem = assert_problem(
+        await api.post("/v1/jobs", json=job_body(dataset["id"], n_classes=4)), 422, "3 classes"
+    )
+    assert problem["errors"][0]["loc"] == ["body", "network"]
+    assert await job_count(app) == 0
+
+
+async def test_regression_data_needs_an_identity_output(api: httpx.AsyncClient) -> None:
+    body = {"X": [[0.0], [1.0], [2.0], [3.0]], "y": [0.5, 1.5, 2.25, 3.125]}
+    dataset = (await upload_json(api, body)).json()
+    assert dataset["task"] == "regression"
+    assert_problem(await api.post("/v1/jobs", json=job_body(dataset["id"], n_classes=1)), 422)
+    good = job_body(dataset["id"])
+    good["network"]["layers"][-1] = {"units": 1, "activation": "identity"}
+    assert (await api.post("/v1/jobs", json=good)).status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"epochs": 10_001}, ("10001", "10000")),
+        ({"batch_size": 70_000}, ("70000", "65536")),
+        (
+            {"network": {"layers": [{"units": 9000}, {"units": 3, "activation": "softmax"}]}},
+            ("9000", "8192"),
+        ),
+        (
+            {"network": {"layers": [{"units": 4}] * 64 + [{"units": 3, "activation": "softmax"}]}},
+            ("65 layers", "64"),
+        ),
+        (
+            {
+                "network": {
+                    "layers": [
+                        {"units": 4096},
+                        {"units": 4096},
+                        {"units": 3, "activation": "softmax"},
+                    ]
+                }
+            },
+            ("parameters", "10,000,000"),
+        ),
+    ],
+    ids=["epochs", "batch-size", "width", "layers", "parameters"],
+)
+async def test_limits_are_422_naming_count_and_limit(
+    api: httpx.AsyncClient, app: FastAPI, change: dict[str, object], words: tuple[str, ...]
+) -> None:
+    dataset = await create_dataset(api)
+    problem = assert_problem(await api.post("/v1/jobs", json=job_body(dataset["id"]) | change), 422)
+    assert all(w in str(problem["errors"]) for w in words), problem
+    assert await job_count(app) == 0
+
+
+async def test_validation_dataset_must_match(api: httpx.AsyncClient) -> None:
+    dataset = await create_dataset(api)
+    other = (await upload_json(api, {"X": [[0.0], [1.0], [2.0]], "y": ["a", "b", "a"]})).json()
+    body = job_body(dataset["id"], validation={"dataset_id": other["id"]})
+    assert_problem(await api.post("/v1/jobs", json=body), 422, "features")
+    same_kind = await create_dataset(api, seed=5)
+    body = job_body(dataset["id"], validation={"dataset_id": same_kind["id"]})
+    job = (await api.post("/v1/jobs", json=body)).json()
+    assert job["validation_dataset_id"] == same_kind["id"]
+
+
+async def test_list_filters_by_status(api: httpx.AsyncClient) -> None:
+    dataset = await create_dataset(api)
+    ids = [
+        (await api.post("/v1/jobs", json=job_body(dataset["id"]))).json()["id"] for _ in range(3)
+    ]
+    await api.post(f"/v1/jobs/{ids[0]}/cancel")
+    queued = (await api.get("/v1/jobs", params={"status": "queued"})).json()
+    assert queued["total"] == 2 and {j["id"] for j in queued["items"]} == set(ids[1:])
+    everything = (await api.get("/v1/jobs")).json()
+    assert [j["id"] for j in everything["items"]] == ids[::-1]
+    assert_problem(await api.get("/v1/jobs", params={"status": "paused"}), 422)
+
+
+async def test_cancel_queued_job_is_immediate_and_a_second_cancel_is_409(
+    api: httpx.AsyncClient,
+) -> None:
+    dataset = await create_dataset(api)
+    job_id = (await api.post("/v1/jobs", json=job_body(dataset["id"]))).json()["id"]
+    response = await api.post(f"/v1/jobs/{job_id}/cancel")
+    assert response.status_code == 202
+    assert response.json()["status"] == "cancelled"
+    assert response.json()["finished_at"] is not None
+    assert_problem(await api.post(f"/v1/jobs/{job_id}/cancel"), 409, "finished")
+
+
+async def test_cancel_running_job_sets_cancel_requested(
+    api: httpx.AsyncClient, app: FastAPI
+) -> None:
+    dataset = await create_dataset(api)
+    job_id = (await api.post("/v1/jobs", json=job_body(dataset["id"]))).json()["id"]
+    with app.state.database.write() as session:  # what a worker's claim does
+        session.execute(update(Job).where(Job.id == job_id).values(status="running", attempt=1))
+    response = await api.post(f"/v1/jobs/{job_id}/cancel")
+    assert response.status_code == 202
+    assert response.json()["status"] == "running"
+    assert response.json()["cancel_requested"] is True
+
+
+async def test_metrics_are_one_row_per_epoch_with_null_for_non_finite(
+    api: httpx.AsyncClient, app: FastAPI
+) -> None:
+    dataset = await create_dataset(api)
+    job_id = (await api.post("/v1/jobs", json=job_body(dataset["id"]))).json()["id"]
+    with app.state.database.write() as session:
+        for epoch, loss in ((1, 0.9), (2, float("nan"))):
+            session.add(
+                EpochRecord(
+                    job_id=job_id,
+                    epoch=epoch,
+                    train_loss=loss,
+                    train_accuracy=0.5,
+                    learning_rate=0.1,
+                    seconds=0.01,
+                    layers=[],
+                    findings=[],
+                )
+            )
+    response = await api.get(f"/v1/jobs/{job_id}/metrics")
+    assert "NaN" not in response.text
+    rows = response.json()["items"]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[0]["train_loss"] == 0.9 and rows[1]["train_loss"] is None
+
+
+async def test_unknown_job_is_404(api: httpx.AsyncClient) -> None:
+    for path in ("/v1/jobs/nope", "/v1/jobs/nope/metrics"):
+        assert_problem(await api.get(path), 404, "nope")
+    assert_problem(await api.post("/v1/jobs/nope/cancel"), 404)
+
+
+async def test_idempotency_key_replays_and_rejects_another_body(
+    api: httpx.AsyncClient, app: FastAPI
+) -> None:
+    dataset = await create_dataset(api)
+    headers = {"Idempotency-Key": "train-1"}
+    first = await api.post("/v1/jobs", json=job_body(dataset["id"]), headers=headers)
+    again = await api.post("/v1/jobs", json=job_body(dataset["id"]), headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"]
+    other = await api.post("/v1/jobs", json=job_body(dataset["id"], epochs=7), headers=headers)
+    assert_problem(other, 422, "Idempotency-Key")
+    without_key = await api.post("/v1/jobs", json=job_body(dataset["id"]))
+    assert without_key.json()["id"] != first.json()["id"]
+    assert await job_count(app) == 2
+
+
+async def test_twenty_concurrent_identical_posts_make_one_job(
+    api: httpx.AsyncClient, app: FastAPI
+) -> None:
+    dataset = await create_dataset(api)
+    headers = {"Idempotency-Key": "burst"}
+    responses = await asyncio.gather(
+        *[api.post("/v1/jobs", json=job_body(dataset["id"]), headers=headers) for _ in range(20)]
+    )
+    assert {r.status_code for r in responses} <= {202, 409}
+    assert len({r.json()["id"] for r in responses if r.status_code == 202}) == 1
+    assert await job_count(app) == 1
+
+
+async def test_admission_is_429_with_retry_after_beyond_the_queue_limit(
+    api: httpx.AsyncClient, app: FastAPI
+) -> None:
+    dataset = await create_dataset(api)
+    for _ in range(5):
+        assert (await api.post("/v1/jobs", json=job_body(dataset["id"]))).status_code == 202
+    response = await api.post("/v1/jobs", json=job_body(dataset["id"]))
+    assert_problem(response, 429, "5 jobs")
+    assert int(response.headers["retry-after"]) > 0
+    assert await job_count(app) == 5
