@@ -1,0 +1,60 @@
+"""Input standardisation: x′ = (x − mean) / scale per feature (exercise 4-1: centred inputs).
+
+The mean and scale are fitted on training rows and stored with the model, so predictions see the
+inputs exactly as training did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.errors import DataError
+
+__all__ = ["FIT_CHUNK_ROWS", "Standardizer"]
+
+Array = np.ndarray
+
+FIT_CHUNK_ROWS = 4096  # fit in chunks: float64 scratch stays a few MB however large X is
+
+
+class Standardizer:
+    """x′ = (x − mean) / scale with per-feature `mean` and `scale` arrays of shape (n_features,)."""
+
+    def __init__(self, mean: Array, scale: Array) -> None:
+        mean, scale = np.asarray(mean), np.asarray(scale)
+        if mean.ndim != 1 or mean.shape != scale.shape:
+            raise DataError(f"mean {mean.shape} and scale {scale.shape} must be equal 1-D shapes")
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale)) and np.all(scale > 0)):
+            raise DataError("mean must be finite and scale finite and positive")
+        self.mean, self.scale = mean, scale
+
+    @classmethod
+    def fit(cls, X: Array, dtype: Any = np.float64) -> Standardizer:
+        """Per-column mean and population std (ddof 0) in float64; scale = 1 where std = 0."""
+        if X.ndim != 2 or X.shape[0] == 0:
+            raise DataError(f"fit needs a non-empty 2-D array, got shape {X.shape}")
+        n_rows = X.shape[0]
+        mean = np.zeros(X.shape[1], dtype=np.float64)
+        for start in range(0, n_rows, FIT_CHUNK_ROWS):
+            mean += X[start : start + FIT_CHUNK_ROWS].sum(axis=0, dtype=np.float64)
+        mean /= n_rows
+        squares = np.zeros(X.shape[1], dtype=np.float64)
+        for start in range(0, n_rows, FIT_CHUNK_ROWS):
+            deviation = np.subtract(X[start : start + FIT_CHUNK_ROWS], mean, dtype=np.float64)
+            squares += np.square(deviation, out=deviation).sum(axis=0)
+        std = np.sqrt(squares / n_rows)
+        scale = np.where(std > 0, std, 1.0)  # a constant feature is centred, not divided by 0
+        return cls(mean.astype(dtype), scale.astype(dtype))
+
+    @property
+    def n_features(self) -> int:
+        return int(self.mean.shape[0])
+
+    def transform(self, X: Array, out: Array | None = None) -> Array:
+        """x′ = (x − mean) / scale; with `out` (which may be X itself) nothing is allocated."""
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise DataError(f"expected (n_samples, {self.n_features}) inputs, got {X.shape}")
+        out = np.subtract(X, self.mean, out=out)
+        return np.divide(out, self.scale, out=out)
