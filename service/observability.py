@@ -41,7 +41,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")  # nothing that could forge a log line
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 access_logger = logging.getLogger("service.access")
-_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_NOT_EXTRA = {"message", "asctime", "color_message"}  # color_message: uvicorn's ANSI-coloured copy
+_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | _NOT_EXTRA
 
 
 class JsonFormatter(logging.Formatter):
