@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
@@ -52,7 +52,7 @@ class _Worker:
     cancel: Event
     started_at: float
     ready: bool = False
-    pid: int | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # the worker's "ready" report
     job_id: str | None = None
     cached: frozenset[str] = frozenset()  # dataset shas the worker holds (those of its last job)
     stop_requested_at: float | None = None
@@ -125,6 +125,10 @@ class LocalExecutor(Executor):
             worker is not None and worker.process.is_alive() for worker in self._slots
         )
 
+    def worker_reports(self) -> list[dict[str, Any]]:
+        """The "ready" report of each worker that is up: pid, BLAS threads in use."""
+        return [dict(w.info) for w in self._slots if w is not None and w.ready]
+
     def worker_pids(self) -> list[int]:
         """Pids of the live worker processes (for operations and fault tests)."""
         return [w.process.pid for w in self._slots if w is not None and w.process.pid is not None]
@@ -188,7 +192,7 @@ class LocalExecutor(Executor):
     def _to_event(self, worker: _Worker, message: Message) -> ExecutorEvent | None:
         header = message.header
         if message.kind == "ready":
-            worker.ready, worker.pid = True, header.get("pid")
+            worker.ready, worker.info = True, header
             return None
         if header.get("job_id") != worker.job_id:
             return None  # a late message about a job this worker no longer runs

@@ -15,7 +15,7 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from service.jobs.protocol import Message, arrays_from_npz, recv, send
 
@@ -96,6 +96,13 @@ def _run(conn: Connection, message: Message, cache: DatasetCache, cancel: Event,
     return _finished_message(job_id, result)
 
 
+def _readiness(blas_threads: int, numpy_was_loaded: bool) -> dict[str, Any]:
+    """What the worker reports when it is up: its pid and the BLAS threads it really uses."""
+    blas = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return {"pid": os.getpid(), "blas_threads_wanted": blas_threads, "blas_threads": blas,
+            "numpy_preloaded": numpy_was_loaded}
+
+
 def serve(conn: Connection, cancel: Event, *, parent_pid: int, blas_threads: int,
           numpy_was_loaded: bool, run: RunJob) -> None:
     """Announce readiness, then run one job per "run" message until "stop" or end of pipe.
@@ -105,7 +112,7 @@ def serve(conn: Connection, cancel: Event, *, parent_pid: int, blas_threads: int
     limits = threadpool_limits(blas_threads) if numpy_was_loaded else None
     cache = DatasetCache()
     try:
-        _send(conn, Message("ready", {"pid": os.getpid(), "blas_threads": blas_threads}))
+        _send(conn, Message("ready", _readiness(blas_threads, numpy_was_loaded)))
         while True:
             message = recv(conn)
             if message.kind != "run":
