@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio.from_thread
 import httpx
 import numpy as np
 
@@ -60,6 +61,54 @@ def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float
             return True
         time.sleep(interval)
     return condition()
+
+
+# --- in-process client -----------------------------------------------------------------------
+
+
+class InProcessClient:
+    """A synchronous httpx client on the app, with its lifespan entered (migrations, supervisor).
+
+    Starlette's TestClient warns about httpx (an error under filterwarnings=error), so this drives
+    httpx.AsyncClient + ASGITransport from a blocking anyio portal instead. Responses are buffered:
+    no streaming endpoints here.
+    """
+
+    def __init__(self, app: Any, headers: dict[str, str] | None = None) -> None:
+        self.app = app
+        self._portal_context = anyio.from_thread.start_blocking_portal()
+        self.portal = self._portal_context.__enter__()
+        self._lifespan = self.portal.wrap_async_context_manager(app.router.lifespan_context(app))
+        self._lifespan.__enter__()
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        chosen = headers if headers is not None else ALICE
+        self.http = httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=chosen)
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return self.portal.call(lambda: self.http.request(method, url, **kwargs))
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", url, **kwargs)
+
+    def options(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("OPTIONS", url, **kwargs)
+
+    def close(self) -> None:
+        self.portal.call(self.http.aclose)
+        self._lifespan.__exit__(None, None, None)
+        self._portal_context.__exit__(None, None, None)
+
+    def __enter__(self) -> InProcessClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # --- data ----------------------------------------------------------------------------------------
