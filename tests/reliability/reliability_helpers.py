@@ -134,6 +134,7 @@ def small_job(dataset_id: str, **overrides: Any) -> dict[str, Any]:
         "dataset_id": dataset_id,
         "network": {"layers": [{"type": "dense", "units": 4, "activation": "tanh"},
                                {"type": "dense", "units": 3, "activation": "softmax"}]},
+        "optimizer": {"name": "sgd", "learning_rate": 0.1},
         "epochs": 2, "batch_size": 16, "seed": 0,
     }  # fmt: skip
     return body | overrides
