@@ -1,0 +1,87 @@
+"""S8 / A5: every error is an RFC 9457 problem document; none leaks a traceback, a path or SQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from api_helpers import BASE_URL, assert_problem, create_dataset, job_body
+from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
+
+pytestmark = pytest.mark.anyio
+LEAKS = ("Traceback", "/work/", "site-packages", "SELECT", "sqlite", 'File "')
+
+
+def strict_json(text: str) -> object:
+    def refuse(token: str) -> None:
+        raise ValueError(f"non-strict JSON token {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture
+async def raising_api(app: FastAPI, api: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that sees the 500 response instead of the re-raised exception."""
+
+    def explode() -> None:
+        raise OperationalError("SELECT secret FROM /work/main/data/feedforward.db", {}, Exception())
+
+    app.add_api_route("/test-only/explode", explode)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+        yield http
+
+
+async def test_unexpected_errors_are_opaque_500_problems(raising_api: httpx.AsyncClient) -> None:
+    response = await raising_api.get("/test-only/explode")
+    problem = assert_problem(response, 500)
+    assert len(problem["error_id"]) == 32 and problem["error_id"] in problem["detail"]
+    assert not [leak for leak in LEAKS if leak in response.text]
+
+
+async def test_unknown_route_and_method_are_problems(api: httpx.AsyncClient) -> None:
+    assert_problem(await api.get("/v1/nothing-here"), 404)
+    response = await api.put("/v1/jobs")
+    assert_problem(response, 405)
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST"}
+
+
+async def test_validation_errors_name_each_field_without_echoing_input(
+    api: httpx.AsyncClient,
+) -> None:
+    dataset = await create_dataset(api)
+    body = job_body(dataset["id"], epochs="many", batch_size=0)
+    body["network"]["layers"][0]["activation"] = "no_such_activation"
+    problem = assert_problem(await api.post("/v1/jobs", json=body), 422)
+    locations = {tuple(error["loc"]) for error in problem["errors"]}
+    assert ("body", "epochs") in locations and ("body", "batch_size") in locations
+    assert any("no_such_activation" in error["msg"] for error in problem["errors"])
+    assert all(set(error) <= {"loc", "msg", "type"} for error in problem["errors"])
+
+
+async def test_nan_in_a_json_body_is_422_not_500(api: httpx.AsyncClient) -> None:
+    dataset = await create_dataset(api)
+    text = json.dumps(job_body(dataset["id"])).replace(
+        '"learning_rate": 0.1', '"learning_rate": NaN'
+    )
+    response = await api.post(
+        "/v1/jobs", content=text, headers={"Content-Type": "application/json"}
+    )
+    assert_problem(response, 422)
+    strict_json(response.text)
+
+
+async def test_huge_offsets_and_limits_are_422(api: httpx.AsyncClient) -> None:
+    for params in ({"offset": 2**70}, {"limit": 0}, {"limit": 10**6}, {"offset": -1}):
+        assert_problem(await api.get("/v1/jobs", params=params), 422)
+
+
+async def test_overlong_ids_are_422_and_traversal_ids_404(api: httpx.AsyncClient) -> None:
+    assert_problem(await api.get("/v1/jobs/" + "a" * 65), 422)
+    for bad in ("..%2F..%2Fetc%2Fpasswd", "%00", "..\\..\\x"):
+        response = await api.get(f"/v1/datasets/{bad}")
+        assert response.status_code == 404
+        assert "root:" not in response.text
