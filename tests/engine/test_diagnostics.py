@@ -116,3 +116,10 @@ def test_update_ratio_is_none_when_the_weights_were_zero() -> None:
     rows = _diagnose_one_step(_network("tanh", init="zeros"))
     assert rows[0]["update_ratio"] is None
     assert math.isfinite(rows[0]["weight_norm"])
+
+
+def test_one_copied_unit_among_four_is_a_quarter() -> None:
+    network = _network("tanh", units=4)
+    network.params[0]["W"][3] = network.params[0]["W"][1]
+    network.loss_and_gradients(*_batch())
+    assert layer_diagnostics(network)[0]["duplicate_fraction"] == 0.25
