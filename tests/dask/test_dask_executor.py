@@ -1,0 +1,199 @@
+"""DaskExecutor against a real two-worker cluster: progress, dataset reuse, cancel, lost workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from dask_helpers import blobs_npz, wait_until
+
+from engine.model import Model
+from service.jobs.dask import DaskExecutor
+from service.jobs.executor import Epoch, ExecutorEvent, Failed, Finished, JobPayload, Lost
+from service.settings import Settings
+
+pytestmark = [pytest.mark.dask, pytest.mark.slow]
+
+
+class Loader:
+    """A DatasetLoader over a dict that counts how often the executor asks for bytes."""
+
+    def __init__(self, *datasets: tuple[bytes, str]) -> None:
+        self.blobs = {sha: data for data, sha in datasets}
+        self.calls: list[str] = []
+
+    def __call__(self, sha256: str) -> bytes:
+        self.calls.append(sha256)
+        return self.blobs[sha256]
+
+
+def payload(job_id: str, sha256: str, *, epochs: int, attempt: int = 1,
+            resume_from: bytes | None = None, batch_size: int = 16) -> JobPayload:
+    spec = {
+        "network": {"layers": [{"units": 32, "activation": "tanh"},
+                               {"units": 3, "activation": "softmax"}]},
+        "optimizer": {"name": "sgd", "learning_rate": 0.05}, "batch_size": batch_size,
+        "epochs": epochs, "seed": 7,
+    }
+    return JobPayload(job_id=job_id, attempt=attempt, spec=spec, task="classification",
+                      n_classes=3, validation_split=0.2, datasets={"train": sha256},
+                      metadata={"job_id": job_id}, resume_from=resume_from)
+
+
+@pytest.fixture
+def make_executor(dask_scheduler: str, tmp_path: Any) -> Iterator[Callable[[Loader], DaskExecutor]]:
+    made: list[DaskExecutor] = []
+
+    def make(loader: Loader) -> DaskExecutor:
+        settings = Settings(data_dir=tmp_path, executor="dask", dask_scheduler=dask_scheduler,
+                            workers=2)
+        executor = DaskExecutor(settings, load_dataset=loader)
+        executor.start()
+        made.append(executor)
+        return executor
+
+    yield make
+    for executor in made:
+        executor.close()
+
+
+def collect(executor: DaskExecutor, done: Callable[[list[ExecutorEvent]], bool],
+            timeout: float = 60.0) -> list[ExecutorEvent]:
+    """Poll events until `done(events)` holds; fail after `timeout` seconds."""
+    events: list[ExecutorEvent] = []
+    deadline = time.monotonic() + timeout
+    while not done(events):
+        assert time.monotonic() < deadline, f"timed out; events so far: {events}"
+        events += executor.poll(0.2)
+    return events
+
+
+def concluded(job_id: str) -> Callable[[list[ExecutorEvent]], bool]:
+    return lambda events: any(
+        e.job_id == job_id and not isinstance(e, Epoch) for e in events
+    )
+
+
+def outcome(events: list[ExecutorEvent], job_id: str) -> ExecutorEvent:
+    return next(e for e in events if e.job_id == job_id and not isinstance(e, Epoch))
+
+
+def test_job_trains_and_reports_each_epoch_with_its_checkpoint(make_executor: Any) -> None:
+    dataset = blobs_npz(1)
+    executor = make_executor(Loader(dataset))
+    executor.submit(payload("job-a", dataset[1], epochs=3))
+    events = collect(executor, concluded("job-a"))
+    epochs = [e for e in events if isinstance(e, Epoch)]
+    assert [e.report["epoch"] for e in epochs] == [1, 2, 3]
+    assert all(e.checkpoint for e in epochs)
+    assert all(e.report["metrics"]["val_accuracy"] is not None for e in epochs)
+    finished = outcome(events, "job-a")
+    assert isinstance(finished, Finished) and finished.result["status"] == "succeeded"
+    assert finished.model is not None
+    assert Model.from_bytes(finished.model).predict(np.zeros((2, 8))).shape == (2,)
+    assert executor.running() == set()
+
+
+def test_dataset_used_by_three_jobs_reaches_the_cluster_once(make_executor: Any) -> None:
+    dataset = blobs_npz(2)
+    loader = Loader(dataset)
+    executor = make_executor(loader)
+    for job_id in ("d1", "d2"):
+        executor.submit(payload(job_id, dataset[1], epochs=2))
+    events = collect(executor, concluded("d1"))
+    executor.submit(payload("d3", dataset[1], epochs=2))
+    events += collect(executor, lambda ev: all(concluded(j)(events + ev) for j in ("d2", "d3")))
+    assert all(isinstance(outcome(events, j), Finished) for j in ("d1", "d2", "d3"))
+    assert loader.calls == [dataset[1]]
+    assert executor.scatter_count == 1
+
+
+def test_cancel_stops_a_running_job_within_an_epoch(make_executor: Any) -> None:
+    dataset = blobs_npz(3, n_samples=3000)  # about 0.1 s per epoch
+    executor = make_executor(Loader(dataset))
+    executor.submit(payload("c1", dataset[1], epochs=500, batch_size=4))
+    events = collect(executor, lambda ev: any(isinstance(e, Epoch) for e in ev))
+    asked = time.monotonic()
+    executor.cancel("c1")
+    events += collect(executor, concluded("c1"), timeout=30)
+    stopped = outcome(events, "c1")
+    assert isinstance(stopped, Finished) and stopped.result["status"] == "cancelled"
+    epoch_seconds = max(e.report["metrics"]["seconds"] for e in events if isinstance(e, Epoch))
+    assert time.monotonic() - asked < epoch_seconds + 2.0
+    assert max(e.report["epoch"] for e in events if isinstance(e, Epoch)) < 500
+
+
+def test_killed_worker_job_resumes_from_its_checkpoint_and_matches_an_uninterrupted_run(
+    make_executor: Any,
+) -> None:
+    dataset = blobs_npz(4, n_samples=3000)  # about 0.1 s per epoch
+    executor = make_executor(Loader(dataset))
+    executor.submit(payload("k1", dataset[1], epochs=20, batch_size=4))
+    events = collect(executor, lambda ev: sum(isinstance(e, Epoch) for e in ev) >= 3)
+    where = wait_until(lambda: executor.job_workers().get("k1"), timeout=10, what="worker pid")
+    os.kill(where["pid"], signal.SIGKILL)
+    events += collect(executor, concluded("k1"))
+    assert isinstance(outcome(events, "k1"), Lost)
+    last = max((e for e in events if isinstance(e, Epoch)), key=lambda e: e.report["epoch"])
+
+    executor.submit(payload("k1", dataset[1], epochs=20, batch_size=4, attempt=2,
+                            resume_from=last.checkpoint))
+    resumed = collect(executor, concluded("k1"))
+    resumed_epochs = [e.report["epoch"] for e in resumed if isinstance(e, Epoch)]
+    assert resumed_epochs == list(range(last.report["epoch"] + 1, 21))
+    assert executor.job_workers() == {}
+
+    executor.submit(payload("k2", dataset[1], epochs=20, batch_size=4))
+    reference = outcome(collect(executor, concluded("k2")), "k2")
+    finished = outcome(resumed, "k1")
+    assert isinstance(finished, Finished) and isinstance(reference, Finished)
+    assert finished.model is not None and reference.model is not None
+    weights, expected = Model.from_bytes(finished.model), Model.from_bytes(reference.model)
+    probe = np.random.default_rng(0).normal(size=(16, 8))
+    assert np.array_equal(weights.predict_proba(probe), expected.predict_proba(probe))
+
+
+def test_a_later_attempt_stops_a_copy_left_running_by_a_dead_api(make_executor: Any) -> None:
+    dataset = blobs_npz(5, n_samples=3000)
+    first, second = make_executor(Loader(dataset)), make_executor(Loader(dataset))
+    first.submit(payload("s1", dataset[1], epochs=500, batch_size=4))
+    collect(first, lambda ev: any(isinstance(e, Epoch) for e in ev))
+    second.submit(payload("s1", dataset[1], epochs=1, attempt=2))
+    stale = outcome(collect(first, concluded("s1"), timeout=30), "s1")
+    assert isinstance(stale, Finished) and stale.result["status"] == "cancelled"
+    assert isinstance(outcome(collect(second, concluded("s1")), "s1"), Finished)
+
+
+def test_an_exception_inside_the_task_fails_the_job_instead_of_losing_a_worker(
+    make_executor: Any,
+) -> None:
+    dataset = blobs_npz(6)
+    executor = make_executor(Loader(dataset))
+    broken = payload("f1", dataset[1], epochs=1)
+    executor.submit(JobPayload(**{**broken.__dict__, "spec": {**broken.spec, "epochs": 0}}))
+    failed = outcome(collect(executor, concluded("f1")), "f1")
+    assert isinstance(failed, Failed) and failed.reason == "error"
+    assert "internal error" in failed.error
+
+
+def test_unreachable_scheduler_means_no_capacity_not_a_crash(tmp_path: Any) -> None:
+    settings = Settings(data_dir=tmp_path, executor="dask",
+                        dask_scheduler="tcp://127.0.0.1:9", workers=2)
+    executor = DaskExecutor(settings, load_dataset=Loader())
+    executor.start()  # tries once, for at most a few seconds
+    started = time.monotonic()
+    assert executor.capacity() == 0
+    assert not executor.is_healthy()
+    assert time.monotonic() - started < 1.0  # the next attempt waits its turn
+    assert executor.poll(0.0) == []
+    executor.close()
+
+
+def test_executor_refuses_to_start_without_a_scheduler_address(tmp_path: Any) -> None:
+    with pytest.raises(ValueError, match="FEEDFORWARD_DASK_SCHEDULER"):
+        DaskExecutor(Settings(data_dir=tmp_path, executor="dask"), load_dataset=Loader())
