@@ -19,10 +19,12 @@ from service.db import Database
 from service.jobs.supervisor import JobSupervisor
 from service.middleware import install_middleware
 from service.migrate import head_revision, upgrade_to_head
+from service.model_cache import ModelCache
+from service.model_schemas import EvaluateRequest, GradientsRequest, PredictRequest
 from service.observability import ObservabilityMiddleware, build_registry, configure_logging
 from service.openapi import install_openapi
 from service.problems import install_problem_handlers
-from service.routes import datasets, events, jobs, operations
+from service.routes import datasets, events, jobs, models, operations
 from service.schemas import DatasetJsonBody, Problem
 from service.settings import Settings, get_settings
 
@@ -46,7 +48,7 @@ TAGS = [
     },
     {"name": "operations", "description": "Health, readiness and Prometheus metrics."},
 ]
-HAND_PARSED_BODIES = (DatasetJsonBody, Problem)
+HAND_PARSED_BODIES = (DatasetJsonBody, PredictRequest, EvaluateRequest, GradientsRequest, Problem)
 
 
 @asynccontextmanager
@@ -81,9 +83,10 @@ def create_app(settings: Settings) -> FastAPI:
     registry, requests, latency = build_registry(database)
     app.state.settings, app.state.database, app.state.registry = settings, database, registry
     app.state.supervisor = None
+    app.state.model_cache = ModelCache()
     app.state.head_revision = head_revision()
     install_problem_handlers(app)
-    for module in (datasets, jobs, events, operations):
+    for module in (datasets, jobs, events, models, operations):
         app.include_router(module.router)
     install_middleware(app, settings)
     app.add_middleware(ObservabilityMiddleware, requests=requests, latency=latency)  # outermost

@@ -1,0 +1,118 @@
+"""What the model routes need before the engine runs: the cached model, parsed bodies, arrays.
+
+Large bodies (prediction rows) are validated straight from the raw bytes by pydantic-core, several
+times faster than FastAPI's default stdlib json.loads followed by validation.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from engine.model import Model as EngineModel
+from service import crud
+from service.db import Database
+from service.deps import DatabaseDep, ModelDep
+from service.model_cache import ModelCache
+from service.model_inputs import class_indices, feature_matrix, regression_targets
+from service.model_schemas import EvaluateRequest, GradientsRequest
+from service.models import Dataset, Model
+from service.problems import NotFound, Unprocessable, field_error
+from service.settings import Settings
+
+__all__ = ["EngineModelDep", "evaluation_data", "gradient_data", "parse_body"]
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def engine_model(model: ModelDep, request: Request, database: DatabaseDep) -> EngineModel:
+    cache: ModelCache = request.app.state.model_cache
+
+    def load_bytes() -> bytes:
+        with database.read() as session:
+            data = crud.model_weights(session, model_id=model.id)
+        if data is None:  # models and weights are published in one transaction; never expected
+            raise NotFound(f"model {model.id!r} has no stored weights")
+        return data
+
+    return cache.get(model.id, load_bytes)
+
+
+EngineModelDep = Annotated[EngineModel, Depends(engine_model)]
+
+
+def parse_body(schema: type[Body], body: bytes) -> Body:
+    """Validate a JSON body from its bytes; errors are 422 problems located under "body"."""
+    try:
+        return schema.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors) from None
+
+
+def _targets(targets: list[Any], model: Model, n_samples: int) -> np.ndarray:
+    if model.classes is not None:
+        return class_indices(targets, classes=model.classes, n_samples=n_samples)
+    return regression_targets(targets, n_targets=_n_outputs(model), n_samples=n_samples)
+
+
+def _n_outputs(model: Model) -> int:
+    return int(model.network["layers"][-1]["units"])
+
+
+def gradient_data(
+    request: GradientsRequest | EvaluateRequest, model: Model, *, settings: Settings
+) -> tuple[np.ndarray, np.ndarray]:
+    assert request.inputs is not None and request.targets is not None
+    X = feature_matrix(
+        request.inputs, n_features=model.n_features, max_rows=settings.max_predict_rows
+    )
+    return X, _targets(list(request.targets), model, X.shape[0])
+
+
+def evaluation_data(
+    request: EvaluateRequest, model: Model, *, owner: str, database: Database, settings: Settings
+) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) from the request's rows, or from a stored dataset, labels mapped to the model's."""
+    if request.dataset_id is None:
+        return gradient_data(request, model, settings=settings)
+    with database.read() as session:
+        dataset = crud.get_dataset(session, owner=owner, dataset_id=request.dataset_id)
+        arrays = (
+            crud.dataset_arrays(session, sha256=dataset.sha256)
+            if dataset and dataset.sha256
+            else None
+        )
+    if dataset is None or arrays is None:
+        raise NotFound(
+            f"dataset {request.dataset_id!r} does not exist",
+            errors=[field_error(["body", "dataset_id"], "no such dataset")],
+        )
+    _check_compatible(dataset, model)
+    with np.load(io.BytesIO(arrays), allow_pickle=False) as npz:
+        X, y = np.asarray(npz["X"], dtype=np.float64), np.asarray(npz["y"])
+    if model.classes is None:
+        return X, y.astype(np.float64).reshape(X.shape[0], -1)
+    labels = [dataset.classes[i] for i in y.tolist()] if dataset.classes else y.tolist()
+    return X, class_indices(labels, classes=model.classes, n_samples=X.shape[0])
+
+
+def _check_compatible(dataset: Dataset, model: Model) -> None:
+    problem = None
+    if dataset.task != model.task:
+        problem = f"the dataset is for {dataset.task} but the model does {model.task}"
+    elif dataset.n_features != model.n_features:
+        problem = (
+            f"the model expects {model.n_features} features; the dataset has {dataset.n_features}"
+        )
+    elif model.task == "regression" and dataset.n_targets != _n_outputs(model):
+        problem = (
+            f"the model predicts {_n_outputs(model)} target(s); the dataset has {dataset.n_targets}"
+        )
+    if problem is not None:
+        raise Unprocessable(problem, errors=[field_error(["body", "dataset_id"], problem)])

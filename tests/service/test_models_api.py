@@ -1,0 +1,320 @@
+"""/v1/models in-process, on models published the way the supervisor publishes them."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from api_helpers import IRIS_LABELS, assert_problem, blobs, create_dataset, upload_json
+from fastapi import FastAPI
+
+from engine.gradients import compute_gradients
+from engine.model import Model as EngineModel
+from engine.network import Network
+from engine.preprocessing import Standardizer
+from engine.spec import NetworkSpec, parameter_count
+from service.models import EpochRecord, Job, Model, ModelWeights
+
+pytestmark = pytest.mark.anyio
+
+CLASSIFIER = {
+    "layers": [
+        {"type": "dense", "units": 5, "activation": {"name": "tanh"}},
+        {"type": "dense", "units": 3, "activation": {"name": "softmax"}},
+    ]
+}
+REGRESSOR = {
+    "layers": [
+        {"type": "dense", "units": 4, "activation": {"name": "relu"}},
+        {"type": "dense", "units": 1, "activation": {"name": "identity"}},
+    ]
+}
+
+
+def build_engine_model(network: dict[str, Any], X: np.ndarray, task: str) -> EngineModel:
+    spec = NetworkSpec.model_validate(network)
+    loss = "cross_entropy" if task == "classification" else "mse"
+    net = Network.from_spec(spec, X.shape[1], loss=loss, rng=np.random.default_rng(3))
+    return EngineModel(net, Standardizer.fit(X, dtype=net.dtype), task)  # type: ignore[arg-type]
+
+
+def publish(
+    app: FastAPI,
+    dataset: dict[str, Any],
+    engine_model: EngineModel,
+    network: dict[str, Any],
+    **row: Any,
+) -> str:
+    """A succeeded job with its model, weights and two epochs of diagnostics, in one transaction."""
+    spec = NetworkSpec.model_validate(network)
+    row.setdefault("findings", [])
+    with app.state.database.write() as session:
+        job = Job(
+            owner="public",
+            dataset_id=dataset["id"],
+            spec={"network": network},
+            epochs=2,
+            status="succeeded",
+            epoch=2,
+        )
+        session.add(job)
+        session.flush()
+        for epoch in (1, 2):
+            session.add(
+                EpochRecord(
+                    job_id=job.id,
+                    epoch=epoch,
+                    train_loss=1.0 / epoch,
+                    learning_rate=0.1,
+                    seconds=0.1,
+                    layers=[
+                        {"layer": 1, "grad_norm_w": 0.5 / epoch, "dead_fraction": float("nan")}
+                    ],
+                    findings=[],
+                )
+            )
+        model = Model(
+            owner="public",
+            job_id=job.id,
+            dataset_id=dataset["id"],
+            network=network,
+            loss="cross_entropy" if dataset["task"] == "classification" else "mse",
+            task=dataset["task"],
+            n_features=dataset["n_features"],
+            parameter_count=parameter_count(spec, dataset["n_features"]),
+            classes=dataset["classes"],
+            best_epoch=2,
+            metrics={"epoch": 2, "train_loss": 0.5},
+            **row,
+        )
+        session.add(model)
+        session.flush()
+        session.add(ModelWeights(model_id=model.id, data=engine_model.to_bytes()))
+        return model.id
+
+
+@pytest.fixture
+async def classifier(api: httpx.AsyncClient, app: FastAPI) -> dict[str, Any]:
+    X, y = blobs(n_per_class=10)
+    dataset = await create_dataset(api, n_per_class=10)
+    engine_model = build_engine_model(CLASSIFIER, X, "classification")
+    findings = [{"code": "dead_units", "severity": "warning", "layer": 1, "message": "try leaky"}]
+    model_id = publish(app, dataset, engine_model, CLASSIFIER, findings=findings)
+    return {"id": model_id, "engine": engine_model, "X": X, "y": y, "dataset": dataset}
+
+
+async def test_get_and_list_models(api: httpx.AsyncClient, classifier: dict[str, Any]) -> None:
+    model = (await api.get(f"/v1/models/{classifier['id']}")).json()
+    assert model["parameter_count"] == (4 + 1) * 5 + (5 + 1) * 3
+    assert model["classes"] == sorted(IRIS_LABELS) and model["task"] == "classification"
+    assert model["layers"][0]["shapes"] == {"W": [5, 4], "b": [5]}
+    assert model["layers"][1]["activation"] == {"name": "softmax"}
+    assert model["best_epoch"] == 2 and model["metrics"]["train_loss"] == 0.5
+    listing = (await api.get("/v1/models")).json()
+    assert listing["total"] == 1 and listing["items"][0]["id"] == classifier["id"]
+
+
+async def test_predict_maps_classes_back_to_labels(
+    api: httpx.AsyncClient, classifier: dict[str, Any]
+) -> None:
+    rows = classifier["X"][:7]
+    response = await api.post(
+        f"/v1/models/{classifier['id']}/predict", json={"inputs": rows.tolist()}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    expected = classifier["engine"].predict_proba(rows)
+    np.testing.assert_allclose(body["probabilities"], expected, rtol=1e-6)
+    labels = sorted(IRIS_LABELS)
+    assert body["predictions"] == [labels[i] for i in np.argmax(expected, axis=1)]
+    assert body["classes"] == labels
+
+
+async def test_predict_rejects_wrong_width_naming_expected_and_given(
+    api: httpx.AsyncClient, classifier: dict[str, Any]
+) -> None:
+    response = await api.post(
+        f"/v1/models/{classifier['id']}/predict", json={"inputs": [[1.0, 2.0, 3.0]]}
+    )
+    problem = assert_problem(response, 422, "4 features", "has 3")
+    assert problem["errors"][0]["loc"] == ["body", "inputs", 0]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"inputs": [[NaN, 1, 2, 3]]}',
+        '{"inputs": [[1e400, 1, 2, 3]]}',
+        '{"inputs": []}',
+        '{"inputs": [["a", 1, 2, 3]]}',
+        '{"inputs": [[1, 2, 3, 4]], "extra": 1}',
+        "not json",
+        "{}",
+    ],
+    ids=["nan", "overflow", "empty", "string", "extra-key", "not-json", "missing"],
+)
+async def test_predict_rejects_bad_bodies_with_422(
+    api: httpx.AsyncClient, classifier: dict[str, Any], body: str
+) -> None:
+    response = await api.post(
+        f"/v1/models/{classifier['id']}/predict",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    problem = assert_problem(response, 422)
+    assert problem["errors"] and problem["errors"][0]["loc"][0] == "body"
+
+
+async def test_predict_limits_rows(
+    api: httpx.AsyncClient, app: FastAPI, classifier: dict[str, Any]
+) -> None:
+    rows = [[0.0] * 4] * (app.state.settings.max_predict_rows + 1)
+    response = await api.post(f"/v1/models/{classifier['id']}/predict", json={"inputs": rows})
+    assert_problem(response, 413, "10000")
+
+
+async def test_unknown_model_is_404_everywhere(api: httpx.AsyncClient) -> None:
+    for path in ("/v1/models/nope", "/v1/models/nope/weights", "/v1/models/nope/diagnostics"):
+        assert_problem(await api.get(path), 404, "nope")
+    for action in ("predict", "evaluate", "gradients"):
+        assert_problem(await api.post(f"/v1/models/nope/{action}", json={}), 404)
+
+
+async def test_evaluate_on_rows_gives_accuracy_and_confusion_matrix(
+    api: httpx.AsyncClient, classifier: dict[str, Any]
+) -> None:
+    X, y = classifier["X"], classifier["y"]
+    labels = sorted(IRIS_LABELS)
+    body = {"inputs": X.tolist(), "targets": [labels[i] for i in y]}
+    result = (await api.post(f"/v1/models/{classifier['id']}/evaluate", json=body)).json()
+    predicted = classifier["engine"].predict(X)
+    assert result["n_samples"] == 30
+    assert result["accuracy"] == pytest.approx(float(np.mean(predicted == y)))
+    confusion = np.array(result["confusion_matrix"])
+    assert confusion.sum() == 30 and confusion.sum(axis=1).tolist() == [10, 10, 10]
+    assert confusion.trace() == int(np.sum(predicted == y))
+    proba = classifier["engine"].predict_proba(X)
+    assert result["loss"] == pytest.approx(-np.mean(np.log(proba[np.arange(30), y])), rel=1e-4)
+
+
+async def test_evaluate_on_a_stored_dataset_equals_evaluate_on_its_rows(
+    api: httpx.AsyncClient, classifier: dict[str, Any]
+) -> None:
+    path = f"/v1/models/{classifier['id']}/evaluate"
+    labels = sorted(IRIS_LABELS)
+    by_dataset = (await api.post(path, json={"dataset_id": classifier["dataset"]["id"]})).json()
+    rows = {"inputs": classifier["X"].tolist(), "targets": [labels[i] for i in classifier["y"]]}
+    by_rows = (await api.post(path, json=rows)).json()
+    assert by_dataset["confusion_matrix"] == by_rows["confusion_matrix"]
+    assert by_dataset["loss"] == pytest.approx(by_rows["loss"], rel=1e-5)
+
+
+async def test_evaluate_rejects_unknown_labels_and_mixed_sources(
+    api: httpx.AsyncClient, classifier: dict[str, Any]
+) -> None:
+    path = f"/v1/models/{classifier['id']}/evaluate"
+    rows = classifier["X"][:2].tolist()
+    assert_problem(
+        await api.post(path, json={"inputs": rows, "targets": ["setosa", "rose"]}), 422, "rose"
+    )
+    assert_problem(await api.post(path, json={"inputs": rows, "targets": ["setosa"]}), 422)
+    both = {"dataset_id": classifier["dataset"]["id"], "inputs": rows, "targets": ["setosa"] * 2}
+    assert_problem(await api.post(path, json=both), 422)
+    assert_problem(await api.post(path, json={"dataset_id": "missing"}), 404, "missing")
+
+
+async def test_weights_npz_loads_without_pickle_and_matches_the_network(
+    api: httpx.AsyncClient, classifier: dict[str, Any]
+) -> None:
+    response = await api.get(f"/v1/models/{classifier['id']}/weights")
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert "attachment" in response.headers["content-disposition"]
+    engine_model = classifier["engine"]
+    with np.load(io.BytesIO(response.content), allow_pickle=False) as npz:
+        assert set(npz.files) == {"W1", "b1", "W2", "b2", "mean", "scale"}
+        assert npz["W1"].shape == (5, 4)
+        np.testing.assert_array_equal(npz["W2"], engine_model.network.get_weights()["W2"])
+        np.testing.assert_array_equal(npz["mean"], engine_model.standardizer.mean)
+
+
+async def test_weights_as_json_are_nested_lists(
+    api: httpx.AsyncClient, classifier: dict[str, Any]
+) -> None:
+    body = (
+        await api.get(f"/v1/models/{classifier['id']}/weights", params={"format": "json"})
+    ).json()
+    assert body["shapes"]["W1"] == [5, 4] and len(body["arrays"]["W1"]) == 5
+    np.testing.assert_allclose(
+        body["arrays"]["b2"], classifier["engine"].network.get_weights()["b2"]
+    )
+    assert_problem(
+        await api.get(f"/v1/models/{classifier['id']}/weights", params={"format": "pickle"}), 422
+    )
+
+
+async def test_diagnostics_list_epochs_and_findings_with_null_for_nan(
+    api: httpx.AsyncClient, classifier: dict[str, Any]
+) -> None:
+    response = await api.get(f"/v1/models/{classifier['id']}/diagnostics")
+    assert "NaN" not in response.text
+    body = response.json()
+    assert [e["epoch"] for e in body["epochs"]] == [1, 2]
+    assert body["epochs"][1]["layers"][0] == {
+        "layer": 1,
+        "grad_norm_w": 0.25,
+        "dead_fraction": None,
+    }
+    assert body["findings"][0]["code"] == "dead_units"
+
+
+async def test_gradients_equal_the_engine_and_full_arrays_have_weight_shapes(
+    api: httpx.AsyncClient, classifier: dict[str, Any]
+) -> None:
+    X, y = classifier["X"][:6], classifier["y"][:6]
+    labels = sorted(IRIS_LABELS)
+    body = {"inputs": X.tolist(), "targets": [labels[i] for i in y], "full": True}
+    result = (await api.post(f"/v1/models/{classifier['id']}/gradients", json=body)).json()
+    expected = compute_gradients(classifier["engine"], X, y, full=True)
+    assert result["loss"] == pytest.approx(expected["loss"])
+    for got, want in zip(result["layers"], expected["layers"], strict=True):
+        assert got["grad_norm_w"] == pytest.approx(want["grad_norm_w"])
+        np.testing.assert_allclose(got["dW"], want["dW"], rtol=1e-6, atol=1e-9)
+    assert np.array(result["layers"][0]["dW"]).shape == (5, 4)
+    assert np.array(result["layers"][0]["delta"]).shape == (6, 5)
+    brief = (
+        await api.post(f"/v1/models/{classifier['id']}/gradients", json=body | {"full": False})
+    ).json()
+    assert brief["layers"][0]["dW"] is None
+
+
+async def test_regression_model_predicts_values_and_evaluates_mse(
+    api: httpx.AsyncClient, app: FastAPI
+) -> None:
+    X = np.linspace(0.0, 1.0, 12).reshape(6, 2)
+    y = X.sum(axis=1)
+    dataset = (await upload_json(api, {"X": X.tolist(), "y": y.tolist()})).json()
+    engine_model = build_engine_model(REGRESSOR, X, "regression")
+    model_id = publish(app, dataset, engine_model, REGRESSOR)
+    predicted = (
+        await api.post(f"/v1/models/{model_id}/predict", json={"inputs": X.tolist()})
+    ).json()
+    np.testing.assert_allclose(predicted["predictions"], engine_model.predict(X)[:, 0], rtol=1e-6)
+    assert predicted["probabilities"] is None
+    result = (
+        await api.post(
+            f"/v1/models/{model_id}/evaluate", json={"inputs": X.tolist(), "targets": y.tolist()}
+        )
+    ).json()
+    residual = engine_model.predict(X)[:, 0] - y
+    assert result["mse"] == pytest.approx(np.mean(residual**2), rel=1e-5)
+    assert result["mae"] == pytest.approx(np.mean(np.abs(residual)), rel=1e-5)
+    assert result["loss"] == pytest.approx(0.5 * np.mean(residual**2), rel=1e-4)
+    assert_problem(
+        await api.post(
+            f"/v1/models/{model_id}/evaluate", json={"inputs": X.tolist(), "targets": ["a"] * 6}
+        ),
+        422,
+    )
