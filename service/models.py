@@ -99,7 +99,7 @@ class Dataset(Base):
     feature_names: Mapped[list[Any]] = mapped_column(JSON)
     target_name: Mapped[str | None] = mapped_column(String(256))
     classes: Mapped[list[Any] | None] = mapped_column(JSON)  # original labels, index = class id
-    # NULL once deleted: the blob is freed, the row stays because finished jobs and models refer to it.
+    # NULL once deleted: the blob is freed; the row stays (finished jobs and models refer to it).
     sha256: Mapped[str | None] = mapped_column(ForeignKey("dataset_blobs.sha256"), index=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, index=True)
     deleted_at: Mapped[datetime | None] = mapped_column(Timestamp)

@@ -1,0 +1,76 @@
+"""The whole flow in-process with one real worker: upload → train → poll → predict → read."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import numpy as np
+import pytest
+from api_helpers import IRIS_LABELS, blobs, create_dataset, job_body, make_settings
+
+from service.settings import Settings
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+DEADLINE_SECONDS = 120
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path, workers=1)
+
+
+async def wait_until_finished(api: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        job = (await api.get(f"/v1/jobs/{job_id}")).json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return job  # type: ignore[no-any-return]
+        await anyio.sleep(0.1)  # a polling interval; the loop itself checks the state
+    raise AssertionError(f"job {job_id} did not finish within {DEADLINE_SECONDS} s: {job}")
+
+
+async def test_train_then_predict_evaluate_and_diagnose(api: httpx.AsyncClient) -> None:
+    dataset = await create_dataset(api, n_per_class=30)
+    body = job_body(
+        dataset["id"],
+        epochs=15,
+        validation={"split": 0.2},
+        early_stopping={"patience": 5},
+        batch_size=8,
+    )
+    submitted = await api.post("/v1/jobs", json=body)
+    assert submitted.status_code == 202, submitted.text
+    job = await wait_until_finished(api, submitted.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["model_id"] and job["epoch"] >= 1 and job["metrics"]["val_loss"] is not None
+
+    metrics = (await api.get(f"/v1/jobs/{job['id']}/metrics")).json()
+    assert [row["epoch"] for row in metrics["items"]] == list(range(1, job["epoch"] + 1))
+
+    X, y = blobs(n_per_class=30)
+    model_path = f"/v1/models/{job['model_id']}"
+    prediction = (await api.post(f"{model_path}/predict", json={"inputs": X.tolist()})).json()
+    labels = sorted(IRIS_LABELS)
+    accuracy = np.mean(
+        [p == IRIS_LABELS[t] for p, t in zip(prediction["predictions"], y, strict=True)]
+    )
+    assert accuracy > 0.9  # well-separated blobs
+    assert prediction["classes"] == labels
+
+    evaluation = (
+        await api.post(f"{model_path}/evaluate", json={"dataset_id": dataset["id"]})
+    ).json()
+    assert evaluation["accuracy"] == pytest.approx(accuracy)
+
+    diagnostics = (await api.get(f"{model_path}/diagnostics")).json()
+    assert len(diagnostics["epochs"]) == job["epoch"]
+    assert {layer["layer"] for layer in diagnostics["epochs"][0]["layers"]} == {1, 2}
+
+    weights = await api.get(f"{model_path}/weights")
+    with np.load(io.BytesIO(weights.content), allow_pickle=False) as npz:
+        assert npz["W1"].shape == (8, 4) and npz["W2"].shape == (3, 8)
