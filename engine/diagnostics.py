@@ -87,7 +87,7 @@ def layer_diagnostics(network: Any, snapshot: WeightSnapshot | None = None) -> l
         row = {
             "layer": index + 1,
             "activation": name,
-            **_gradient_stats(network.params[index], network.grads[index], delta_cache[index]),
+            **_gradient_stats(network.grads[index], delta_cache[index]),
             **_weight_stats(network.params[index], before),
             **_activation_stats(name, z_cache[index], a_cache[index], hidden),
             "duplicate_fraction": _duplicate_fraction(network.params[index]) if hidden else None,
@@ -108,7 +108,7 @@ def _norm(array: Array) -> float:
     return math.sqrt(float(np.vdot(array, array)))
 
 
-def _gradient_stats(params: dict[str, Array], grads: dict[str, Array], delta: Array) -> dict:
+def _gradient_stats(grads: dict[str, Array], delta: Array) -> dict[str, Any]:
     return {
         "grad_norm_w": _norm(grads["W"]),
         "grad_norm_b": _norm(grads["b"]),
@@ -116,7 +116,7 @@ def _gradient_stats(params: dict[str, Array], grads: dict[str, Array], delta: Ar
     }
 
 
-def _weight_stats(params: dict[str, Array], before: Array | None) -> dict:
+def _weight_stats(params: dict[str, Array], before: Array | None) -> dict[str, Any]:
     weight_norm = _norm(params["W"])
     ratio = None
     if before is not None:
@@ -127,7 +127,7 @@ def _weight_stats(params: dict[str, Array], before: Array | None) -> dict:
     return {"weight_norm": weight_norm, "update_ratio": ratio}
 
 
-def _activation_stats(name: str, z: Array, a: Array, hidden: bool) -> dict:
+def _activation_stats(name: str, z: Array, a: Array, hidden: bool) -> dict[str, Any]:
     if a.size == 0:
         return {"activation_mean": None, "activation_std": None,
                 "saturated_fraction": None, "dead_fraction": None}
@@ -164,7 +164,7 @@ def _dead_fraction(z: Array) -> float:
 def _duplicate_fraction(params: dict[str, Array]) -> float:
     """1 − (distinct units / units), a unit being its incoming weights, bias and own parameters."""
     W = params["W"]
-    units = W.shape[0]
+    units = int(W.shape[0])
     columns = [W.reshape(units, -1), params["b"].reshape(units, -1)]
     columns += [params[k].reshape(units, 1) for k in sorted(params) if k not in ("W", "b")]
     unit_rows = np.concatenate(columns, axis=1)
@@ -173,7 +173,7 @@ def _duplicate_fraction(params: dict[str, Array]) -> float:
     keys = unit_rows[:, -_SORT_COLUMNS:].T
     ordered = unit_rows[np.lexsort(keys)]
     repeats = np.all(ordered[1:] == ordered[:-1], axis=1)
-    return float(np.count_nonzero(repeats)) / units
+    return int(np.count_nonzero(repeats)) / units
 
 
 _SORT_COLUMNS = 8  # bias, learned parameters and the last incoming weights

@@ -80,7 +80,8 @@ def findings(
     `input_stats` comes from `input_statistics` (None when the inputs were standardised);
     `divergence` is the run's divergence message, if it diverged.
     """
-    latest = next((layers for layers in reversed(epochs_diagnostics) if layers), [])
+    empty: Sequence[dict[str, Any]] = []
+    latest = next((layers for layers in reversed(epochs_diagnostics) if layers), empty)
     result = layer_findings(latest)
     if input_stats is not None:
         result += _uncentered(input_stats)

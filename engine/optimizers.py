@@ -79,7 +79,9 @@ class Optimizer:
         self._bound: tuple[ParamList, ParamList, list[tuple[int, np.ndarray, np.ndarray]]] | None
         self._bound = None
 
-    def _pairs(self, params: ParamList, grads: ParamList) -> list:
+    def _pairs(
+        self, params: ParamList, grads: ParamList
+    ) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """(index, θ, g) triples, flattened once per params/grads pair (the per-step cost is
         then a few ufunc calls per array, which matters for small networks)."""
         bound = self._bound

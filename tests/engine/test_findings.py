@@ -139,3 +139,64 @@ def test_every_code_is_listed() -> None:
         "vanishing_gradient", "exploding_gradient", "dead_units", "saturated_units",
         "symmetric_units", "uncentered_inputs", "diverged",
     }
+
+
+# --- the findings that real training runs produce ---------------------------------------------
+
+
+def _train(
+    layers: list[dict[str, Any]], X: np.ndarray, y: np.ndarray, init: str = "auto", **spec: Any
+) -> Any:
+    from engine.spec import TrainingSpec
+    from engine.training import train
+
+    body = {"network": {"layers": layers, "init": init},
+            "optimizer": {"name": "sgd", "learning_rate": 0.1},
+            "batch_size": 32, "epochs": 2, "seed": 0, **spec}
+    return train(TrainingSpec.model_validate(body), X, y, task="classification",
+                 checkpoint_every=0)
+
+
+def _data(n: int = 256, features: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, features))
+    return X, (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+
+
+SOFTMAX_2 = {"units": 2, "activation": "softmax"}
+
+
+def test_zero_initialisation_yields_symmetric_units() -> None:
+    X, y = _data()
+    result = _train([{"units": 6, "activation": "tanh"}, SOFTMAX_2], X, y, init="zeros")
+    assert "symmetric_units" in _codes(result.findings)
+    healthy = _train([{"units": 6, "activation": "tanh"}, SOFTMAX_2], X, y)
+    assert "symmetric_units" not in _codes(healthy.findings)
+
+
+def test_ten_logistic_layers_vanish_where_ten_relu_he_layers_do_not() -> None:
+    X, y = _data()
+    logistic = [{"units": 32, "activation": "logistic"}] * 9 + [SOFTMAX_2]
+    relu = [{"units": 32, "activation": "relu"}] * 9 + [SOFTMAX_2]
+    vanishing = _train(logistic, X, y, init="xavier_uniform")
+    assert "vanishing_gradient" in _codes(vanishing.findings)
+    assert "gradients vanish below layer" in vanishing.findings[0]["message"]
+    assert "vanishing_gradient" not in _codes(_train(relu, X, y, init="he_normal").findings)
+
+
+def test_all_positive_inputs_without_standardisation_are_uncentered() -> None:
+    X, y = _data()
+    layers = [{"units": 6, "activation": "tanh"}, SOFTMAX_2]
+    shifted = np.abs(X) + 1.0
+    assert "uncentered_inputs" in _codes(_train(layers, shifted, y, standardize=False).findings)
+    assert "uncentered_inputs" not in _codes(_train(layers, shifted, y).findings)
+
+
+def test_a_huge_learning_rate_yields_diverged() -> None:
+    X, y = _data()
+    layers = [{"units": 16, "activation": "relu"}, SOFTMAX_2]
+    result = _train(layers, X * 1e4, y, standardize=False, epochs=5,
+                    optimizer={"name": "sgd", "learning_rate": 1000.0})
+    assert result.stop_reason == "diverged"
+    assert _codes(result.findings)[-1] == "diverged"
+    assert "or standardize the inputs" in result.findings[-1]["message"]

@@ -1,0 +1,56 @@
+"""Putting a training run back into the state a checkpoint recorded.
+
+The run is rebuilt from the spec and the seed first (initialisation and validation split are
+deterministic), then the checkpoint overwrites everything that training changed: weights,
+optimizer state, the shuffling Generator, early stopping, history and the epoch counter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.checkpoint import Checkpoint
+from engine.errors import SerializationError
+
+__all__ = ["restore_run"]
+
+
+def restore_run(session: Any, checkpoint: Checkpoint) -> None:
+    """Load `checkpoint` into a freshly built `engine.training._Session`."""
+    _check_identity(session.run_identity(), checkpoint.state.get("run"))
+    _check_standardizer(session.standardizer, checkpoint)
+    try:
+        session.network.set_weights(checkpoint.weights)
+        session.optimizer.load_state_arrays(checkpoint.optimizer)
+        session.shuffle_rng.bit_generator.state = checkpoint.rng_state
+    except (ValueError, TypeError, KeyError) as error:
+        raise SerializationError(f"the checkpoint does not fit this run: {error}") from error
+    session.stopping.load(checkpoint.state.get("early_stopping", {}), checkpoint.best_weights)
+    session.history = list(checkpoint.state.get("history", []))
+    session.latest_layers = list(checkpoint.state.get("latest_layers", []))
+    session.epoch = checkpoint.epoch
+    session.last_good = session.network.get_weights()
+
+
+def _check_identity(current: dict[str, Any], saved: Any) -> None:
+    if saved != current:
+        raise SerializationError(
+            "the checkpoint belongs to a different run (spec, task or data shape differ); "
+            "resume with the same spec and data, or start a new run"
+        )
+
+
+def _check_standardizer(standardizer: Any, checkpoint: Checkpoint) -> None:
+    """The standardizer refitted from the same rows must equal the saved one, bit for bit."""
+    if standardizer is None:
+        if checkpoint.mean is not None:
+            raise SerializationError("the checkpoint has a standardizer but this run has none")
+        return
+    if checkpoint.mean is None or checkpoint.scale is None:
+        raise SerializationError("the checkpoint lacks the standardizer this run needs")
+    if not (np.array_equal(standardizer.mean, checkpoint.mean)
+            and np.array_equal(standardizer.scale, checkpoint.scale)):
+        raise SerializationError("the data differ from the checkpoint's: the input means and "
+                                 "scales do not match; resume with the same data")
