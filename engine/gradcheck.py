@@ -3,9 +3,10 @@
     ∂f/∂θᵢ ≈ (f(θ + h eᵢ) − f(θ − h eᵢ)) / 2h        error O(h²) + round-off O(ε|f|/h)
 
 Use float64: in float32 the round-off term alone (≈ 1e-7·|f|/h) swamps any useful h.
-Relative error of one element: |g − ĝ| / max(|g|, |ĝ|, GRADIENT_FLOOR). Below the floor the
-comparison is absolute, because with h = 1e-6 the round-off of a loss near 1 is about 1e-10, so the
-relative error of a gradient smaller than ~1e-2 says more about h than about backpropagation.
+Relative error of one element: |g − ĝ| / max(|g|, |ĝ|, floor). Below the floor the comparison is
+absolute: with h = 1e-6 the round-off of central differences on a loss R is ≈ ε|R|/h ≈ 2e-10·|R|,
+so for a gradient smaller than ~1e-2·|R| the relative error says more about h than about backprop.
+`check_network_gradients` therefore uses floor = GRADIENT_FLOOR · max(1, |R|).
 """
 
 from __future__ import annotations
@@ -40,13 +41,13 @@ def numerical_gradient(f: Callable[[], float], x: Array, h: float = 1e-6) -> Arr
     return gradient
 
 
-def relative_error(analytic: Array, numeric: Array) -> float:
-    """max_i |g − ĝ| / max(|g|, |ĝ|, GRADIENT_FLOOR)."""
+def relative_error(analytic: Array, numeric: Array, floor: float = GRADIENT_FLOOR) -> float:
+    """max_i |g − ĝ| / max(|g|, |ĝ|, floor)."""
     analytic = np.asarray(analytic, dtype=np.float64)
     numeric = np.asarray(numeric, dtype=np.float64)
     if analytic.size == 0:
         return 0.0
-    scale = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), GRADIENT_FLOOR)
+    scale = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), floor)
     return float(np.max(np.abs(analytic - numeric) / scale))
 
 
@@ -59,9 +60,10 @@ def check_network_gradients(network: Network, X: Array, y: Array, l2: float = 0.
     def risk() -> float:
         return network.evaluate_loss(X, y) + network.l2_penalty(l2)
 
+    floor = GRADIENT_FLOOR * max(1.0, abs(risk()))
     worst = 0.0
     for layer_params, layer_grads in zip(network.params, analytic, strict=True):
         for name, values in layer_params.items():
             numeric = numerical_gradient(risk, values)
-            worst = max(worst, relative_error(layer_grads[name], numeric))
+            worst = max(worst, relative_error(layer_grads[name], numeric, floor))
     return worst

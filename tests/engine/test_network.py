@@ -1,0 +1,181 @@
+"""The Network: lecture orientation, forward pass, caches, L2 on weights only, dtype discipline,
+reused buffers and no layer-sized temporaries in the training step."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import engine.network as network_module
+from engine.errors import DataError, SpecError
+from engine.network import Network
+from engine.spec import NetworkSpec, layer_shapes, parameter_count
+
+MIXED = {"layers": [
+    {"units": 6, "activation": "prelu"},
+    {"type": "maxout", "units": 5, "pieces": 3},
+    {"units": 4, "activation": {"name": "swish", "learnable": True}},
+    {"units": 3, "activation": "softmax"},
+]}
+
+
+def build(layers: dict, n_inputs: int = 4, loss: str = "cross_entropy", dtype: str = "float64",
+          seed: int = 0) -> Network:
+    spec = NetworkSpec.model_validate(layers)
+    rng = np.random.default_rng(seed)
+    return Network.from_spec(spec, n_inputs, loss=loss, dtype=dtype, rng=rng)
+
+
+def batch(n: int = 5, n_inputs: int = 4, n_classes: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    return rng.normal(size=(n, n_inputs)), rng.integers(0, n_classes, n)
+
+
+def test_parameters_have_the_spec_shapes_and_count() -> None:
+    network = build(MIXED)
+    shapes = [{name: array.shape for name, array in layer.items()} for layer in network.params]
+    assert shapes == layer_shapes(network.spec, 4)
+    assert network.parameter_count() == parameter_count(network.spec, 4)
+    assert [set(g) for g in network.grads] == [set(p) for p in network.params]
+
+
+def test_forward_is_z_equals_W_a_plus_b_in_the_lecture_orientation() -> None:
+    network = build({"layers": [{"units": 3, "activation": "tanh"},
+                                {"units": 2, "activation": "identity"}]}, loss="mse")
+    X = batch()[0]
+    W1, b1 = network.params[0]["W"], network.params[0]["b"]
+    W2, b2 = network.params[1]["W"], network.params[1]["b"]
+    b1 += [0.1, -0.2, 0.3]
+    b2 += [0.5, -0.5]
+    assert W1.shape == (3, 4)  # (M_1, M_0)
+    expected = np.stack([W2 @ np.tanh(W1 @ x + b1) + b2 for x in X])  # one sample at a time
+    np.testing.assert_allclose(network.forward(X), expected, rtol=1e-13)
+
+
+def test_loss_and_gradients_fills_the_caches_of_the_batch() -> None:
+    network = build(MIXED)
+    X, y = batch()
+    loss = network.loss_and_gradients(X, y)
+    assert loss == pytest.approx(network.evaluate_loss(X, y), rel=1e-14)
+    assert [z.shape for z in network.z] == [(5, 6), (5, 5), (5, 4), (5, 3)]
+    assert [d.shape for d in network.delta] == [(5, 6), (5, 5), (5, 4), (5, 3)]
+    np.testing.assert_allclose(network.a[-1].sum(axis=1), 1.0)
+    np.testing.assert_allclose(network.a[0], np.where(network.z[0] > 0, 1, 0.25) * network.z[0])
+    np.testing.assert_array_equal(network.a[-1], network.forward(X))
+
+
+def test_l2_adds_lambda_w_to_weight_gradients_only_and_is_not_in_the_returned_loss() -> None:
+    network = build(MIXED)
+    X, y = batch()
+    plain_loss = network.loss_and_gradients(X, y)
+    plain = [{k: v.copy() for k, v in g.items()} for g in network.grads]
+    l2 = 0.3
+    assert network.loss_and_gradients(X, y, l2=l2) == plain_loss
+    for params, grads, before in zip(network.params, network.grads, plain, strict=True):
+        np.testing.assert_allclose(grads["W"], before["W"] + l2 * params["W"], rtol=1e-14)
+        for name in set(grads) - {"W"}:
+            np.testing.assert_array_equal(grads[name], before[name])
+    squares = sum(np.sum(p["W"] ** 2) for p in network.params)
+    assert network.l2_penalty(l2) == pytest.approx(0.5 * l2 * squares, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_network_dtype_holds_for_params_grads_caches_and_outputs(dtype: str) -> None:
+    network = build(MIXED, dtype=dtype)
+    X, y = batch()
+    network.loss_and_gradients(X.astype(dtype), y, l2=0.1)
+    arrays = [*network.z, *network.a, *network.delta, network.forward(X)]
+    arrays += [a for layer in network.params + network.grads for a in layer.values()]
+    assert {a.dtype for a in arrays} == {np.dtype(dtype)}
+    assert isinstance(network.loss_and_gradients(X, y), float)
+
+
+def test_training_step_reuses_its_buffers_and_gradient_arrays() -> None:
+    network = build(MIXED)
+    X, y = batch()
+    network.loss_and_gradients(X, y)
+    caches, grads = network.z + network.a + network.delta, network.grads[0]["W"]
+    network.loss_and_gradients(X[::-1].copy(), y[::-1].copy())
+    assert all(a is b for a, b in zip(caches, network.z + network.a + network.delta, strict=True))
+    assert network.grads[0]["W"] is grads
+
+
+def test_training_step_allocates_no_layer_sized_temporaries() -> None:
+    network = build({"layers": [{"units": 256, "activation": "relu"},
+                                {"units": 128, "activation": "tanh"},
+                                {"units": 10, "activation": "softmax"}]}, n_inputs=64,
+                    dtype="float32")
+    X, y = batch(n=128, n_inputs=64, n_classes=10)
+    X = X.astype(np.float32)
+    network.loss_and_gradients(X, y, l2=0.01)  # the first call allocates buffers for 128 rows
+    tracemalloc.start()
+    for _ in range(3):
+        network.loss_and_gradients(X, y, l2=0.01)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # NumPy's broadcasting bias add keeps a fixed 8,192-element iteration buffer (32 KB); any
+    # temporary of a hidden layer's size (here at least 128 × 128 float32 = 64 KB) would show.
+    smallest_hidden_buffer = 128 * 128 * 4
+    assert peak < smallest_hidden_buffer, f"peak {peak} bytes of temporaries per step"
+
+
+def test_forward_in_chunks_equals_forward_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    network = build(MIXED)
+    X, y = batch(n=23)
+    whole, loss = network.forward(X), network.evaluate_loss(X, y)
+    monkeypatch.setattr(network_module, "EVALUATION_CHUNK_ROWS", 4)
+    np.testing.assert_allclose(network.forward(X), whole, rtol=1e-14)
+    assert network.evaluate_loss(X, y) == pytest.approx(loss, rel=1e-13)
+
+
+def test_inputs_of_the_wrong_width_are_data_errors() -> None:
+    network = build(MIXED)
+    with pytest.raises(DataError, match=r"\(n_samples, 4\)"):
+        network.forward(np.zeros((2, 5)))
+    with pytest.raises(DataError):
+        network.loss_and_gradients(np.zeros(4), np.zeros(1, dtype=np.int64))
+
+
+def test_get_and_set_weights_round_trip_and_check_names_and_shapes() -> None:
+    source, target = build(MIXED, seed=1), build(MIXED, seed=2)
+    weights = source.get_weights()
+    assert list(weights) == ["W1", "b1", "gamma1", "W2", "b2", "W3", "b3", "beta3", "W4", "b4"]
+    target.set_weights(weights)
+    X = batch()[0]
+    np.testing.assert_array_equal(target.forward(X), source.forward(X))
+    weights["W1"][0, 0] += 1.0  # a copy: the source is untouched
+    assert source.params[0]["W"][0, 0] != weights["W1"][0, 0]
+    with pytest.raises(DataError, match="missing"):
+        target.set_weights({k: v for k, v in weights.items() if k != "b2"})
+    with pytest.raises(DataError, match="shape"):
+        target.set_weights({**weights, "W1": np.zeros((4, 6))})
+
+
+def test_set_weights_writes_in_place_so_optimizer_references_stay_valid() -> None:
+    network = build(MIXED)
+    def arrays() -> list[np.ndarray]:
+        return [a for layer in network.params for a in layer.values()]
+
+    before = arrays()
+    network.set_weights({k: np.zeros_like(v) for k, v in network.get_weights().items()})
+    assert all(a is b for a, b in zip(before, arrays(), strict=True))
+    assert not any(np.any(a) for a in before)
+
+
+@pytest.mark.parametrize(
+    ("output", "loss"),
+    [({"units": 3, "activation": "tanh"}, "cross_entropy"),
+     ({"units": 3, "activation": "softmax"}, "mse")],
+)
+def test_loss_and_output_that_do_not_fit_are_spec_errors(output: dict, loss: str) -> None:
+    with pytest.raises(SpecError):
+        build({"layers": [{"units": 4}, output]}, loss=loss)
+
+
+def test_invalid_sizes_and_dtypes_are_spec_errors() -> None:
+    with pytest.raises(SpecError):
+        build(MIXED, n_inputs=0)
+    with pytest.raises(SpecError):
+        build(MIXED, dtype="float16")
