@@ -11,6 +11,7 @@ from bench._harness import (
     Rounds,
     blas_description,
     command_line,
+    load_average,
     machine_description,
     markdown_table,
     median,
@@ -42,10 +43,10 @@ def render(args: argparse.Namespace, headline: Rounds, regression: Rounds, digit
                   _epoch_table(args, regression), "", _regression_ratios(args, regression)]
     if digits.results:
         parts += ["", f"## UCI digits, 64-64-10 tanh, batch 32, {args.digits_epochs} epochs", "",
-                  _digits_table(digits)]
+                  _digits_table(args, digits)]
     if memory.results:
         parts += ["", "## Peak memory while training (one run each)", "", _memory_table(memory)]
-    parts += ["", _NOTES]
+    parts += ["", f"Load average when the run ended: {load_average()}.", "", _NOTES]
     return "\n".join(parts) + "\n"
 
 
@@ -116,12 +117,13 @@ def _regression_ratios(args: argparse.Namespace, rounds: Rounds) -> str:
     return markdown_table(["figure", "median [min–max]"], rows) if rows else ""
 
 
-def _digits_table(rounds: Rounds) -> str:
+def _digits_table(args: argparse.Namespace, rounds: Rounds) -> str:
     rows = [[label, spread(rounds.values(label, "seconds")),
              spread(rounds.values(label, "samples_per_second")),
              spread(rounds.values(label, "microseconds_per_step")),
              spread(rounds.values(label, "accuracy"))] for label in rounds.results]
-    return markdown_table(["implementation", "20-epoch run s", "samples/s", "µs per step",
+    return markdown_table(["implementation", f"{args.digits_epochs}-epoch run s", "samples/s",
+                           "µs per step",
                            "test accuracy"], rows)
 
 

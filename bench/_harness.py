@@ -71,7 +71,8 @@ class Rounds:
     results: dict[str, list[dict]] = field(default_factory=dict)
 
     def values(self, label: str, key: str) -> list[float]:
-        return [float(result[key]) for result in self.results.get(label, [])]
+        """`key` of every repetition of `label`; empty when the label or the key is absent."""
+        return [float(result[key]) for result in self.results.get(label, []) if key in result]
 
     def paired_ratios(self, numerator: str, denominator: str, key: str) -> list[float]:
         """Per-repetition ratio numerator/denominator of `key`: neighbours in time, paired."""
@@ -134,11 +135,15 @@ def verdict(measured: float, target: float, *, at_least: bool) -> str:
 
 def machine_description() -> list[str]:
     """Lines describing the machine, the interpreter and the load when the run started."""
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     return [
-        f"- CPU: {_cpu_model()} ({os.cpu_count()} logical cores); load average {load}",
+        f"- CPU: {_cpu_model()} ({os.cpu_count()} logical cores); load average {load_average()}"
+        " when the run started (other processes on a shared machine skew every figure)",
         f"- Python {platform.python_version()} on {platform.system()} {platform.release()}",
     ]
+
+
+def load_average() -> str:
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def _cpu_model() -> str:
@@ -167,6 +172,14 @@ def write_results(out_dir: Path, name: str, markdown: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.md"
     path.write_text(markdown if markdown.endswith("\n") else markdown + "\n", encoding="utf-8")
+    return path
+
+
+def write_raw(out_dir: Path, name: str, data: object) -> Path:
+    """Every child's result as JSON next to the report, for a second look without re-running."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.json"
+    path.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
     return path
 
 

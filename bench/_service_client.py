@@ -66,19 +66,33 @@ def _timestamp(text: str) -> dt.datetime:
 
 
 def latencies(client: httpx.Client, method: str, paths: list[str], count: int,
-              content: bytes | None = None) -> list[float]:
-    """Seconds per request for `count` sequential requests cycling over `paths` (keep-alive)."""
+              content: bytes | None = None) -> dict[str, list[float]]:
+    """`count` sequential requests cycling over `paths` (keep-alive), in seconds: "client" round
+    trips, and "server" times from a Server-Timing header (empty for servers without one)."""
     headers = {"content-type": "application/json"} if content is not None else None
-    seconds = []
+    client_seconds, server_seconds = [], []
     for index in range(count):
         started = time.perf_counter()
         response = client.request(method, paths[index % len(paths)], content=content,
                                   headers=headers)
         response.read()
-        seconds.append(time.perf_counter() - started)
+        client_seconds.append(time.perf_counter() - started)
         if response.status_code != 200:
             raise RuntimeError(f"{method} {paths[0]}: {response.status_code} {response.text[:300]}")
-    return seconds
+        server = _server_timing(response.headers.get("server-timing", ""))
+        if server is not None:
+            server_seconds.append(server)
+    return {"client": client_seconds, "server": server_seconds}
+
+
+def _server_timing(header: str) -> float | None:
+    """Seconds from a Server-Timing header such as `app;dur=12.34` (milliseconds)."""
+    for metric in header.split(","):
+        for part in metric.split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key == "dur":
+                return float(value) / 1e3
+    return None
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -73,7 +73,7 @@ def get_latency(args: argparse.Namespace, client: httpx.Client, dataset_id: str,
                 finished: list[str], log: Log) -> dict[str, Any]:
     """GET /v1/jobs/{id}: workers idle, then while every worker trains a long job."""
     idle = latencies(client, "GET", [f"/v1/jobs/{job_id}" for job_id in finished],
-                     args.get_requests)
+                     args.get_requests)["client"]
     body = {**job_body(args.samples, LOAD_EPOCHS, args.batch, LEARNING_RATE, 1),
             "dataset_id": dataset_id}
     busy_ids = [submit(client, body) for _ in range(args.workers)]
@@ -81,7 +81,7 @@ def get_latency(args: argparse.Namespace, client: httpx.Client, dataset_id: str,
         wait_for(client, job_id, {"running"}, JOB_TIMEOUT_SECONDS)
     log(f"{len(busy_ids)} workers training; timing {args.get_requests} GETs")
     busy = latencies(client, "GET", [f"/v1/jobs/{job_id}" for job_id in busy_ids],
-                     args.get_requests)
+                     args.get_requests)["client"]
     still_running = [client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"
                      for job_id in busy_ids]
     for job_id in busy_ids:
@@ -99,19 +99,24 @@ def digits_body(digits_id: str) -> dict[str, Any]:
             "optimizer": {"name": "sgd", "learning_rate": LEARNING_RATE}}
 
 
-def _large_body(rows: int) -> bytes:
+def _large_body(rows: int) -> tuple[bytes, list[int]]:
+    """`rows` × 784 inputs with 4 decimals, as JSON: (body, shape)."""
     X, _ = _data.mnist_like(rows, seed=1)
-    return json.dumps({"inputs": np.round(X.astype(np.float64), 4).tolist()}).encode()
+    body = json.dumps({"inputs": np.round(X.astype(np.float64), 4).tolist()})
+    return body.encode(), list(X.shape)
 
 
-def _small_body() -> bytes:
+def _small_body() -> tuple[bytes, list[int]]:
+    """One row of the digits (64 features): (body, shape)."""
     X, _, _, _ = _data.digits()
-    return json.dumps({"inputs": X[:1].tolist()}).encode()
+    return json.dumps({"inputs": X[:1].tolist()}).encode(), [1, X.shape[1]]
 
 
 def predictions(args: argparse.Namespace, client: httpx.Client, bare: httpx.Client,
-                model_id: str, content: bytes, count: int, log: Log) -> dict[str, Any]:
+                model_id: str, request: tuple[bytes, list[int]], count: int,
+                log: Log) -> dict[str, Any]:
     """Interleaved rounds of `count` sequential POSTs of `content`: our predict vs the bare one."""
+    content, shape = request
     path = f"/v1/models/{model_id}/predict"
     for target in (client, bare):
         latencies(target, "POST", [path], 3, content)  # warm-up
@@ -121,9 +126,11 @@ def predictions(args: argparse.Namespace, client: httpx.Client, bare: httpx.Clie
         pair = ((client, ours), (bare, baseline))
         for target, sink in (pair if repetition % 2 == 0 else pair[::-1]):
             started = time.perf_counter()
-            seconds = latencies(target, "POST", [path], count, content)
-            sink.append({"latencies": seconds, "wall": time.perf_counter() - started})
+            timings = latencies(target, "POST", [path], count, content)
+            sink.append({"latencies": timings["client"], "server": timings["server"],
+                         "wall": time.perf_counter() - started})
         log(f"  [{repetition + 1}/{args.repetitions}] predict, {len(content)} B body: "
             f"{np.median(ours[-1]['latencies']) * 1e3:.2f} ms, "
             f"bare {np.median(baseline[-1]['latencies']) * 1e3:.2f} ms")
-    return {"ours": ours, "bare": baseline, "body_bytes": len(content), "count": count}
+    return {"ours": ours, "bare": baseline, "body_bytes": len(content), "count": count,
+            "shape": shape}

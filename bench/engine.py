@@ -17,7 +17,14 @@ if __package__ in (None, ""):  # run as a script: import the repository, not thi
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench import _engine_report as report  # noqa: E402
-from bench._harness import ROOT, Rounds, Trial, run_interleaved, write_results  # noqa: E402
+from bench._harness import (  # noqa: E402
+    ROOT,
+    Rounds,
+    Trial,
+    run_interleaved,
+    write_raw,
+    write_results,
+)
 
 MNIST_LEARNING_RATE = 0.05
 DIGITS_LEARNING_RATE = 0.05
@@ -97,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         log("UCI digits")
         digits = run_interleaved(digits_trials(args), args.repetitions, log)
     memory = Rounds() if "memory" in args.skip else run_interleaved(memory_trials(args), 1, log)
+    raw = {"headline": headline.results, "regression": regression.results,
+           "digits": digits.results, "memory": memory.results}
+    write_raw(args.out_dir, args.name, raw)
     markdown = report.render(args, headline, regression, digits, memory)
     print(markdown)
     path = write_results(args.out_dir, args.name, markdown)

@@ -21,7 +21,7 @@ import httpx  # noqa: E402
 from bench import _service_phases as phases  # noqa: E402
 from bench import _service_report as report  # noqa: E402
 from bench._data import DIGITS_CSV, mnist_like  # noqa: E402
-from bench._harness import ROOT, write_results  # noqa: E402
+from bench._harness import ROOT, write_raw, write_results  # noqa: E402
 from bench._servers import Server, service_environment  # noqa: E402
 from bench._service_client import upload_arrays, upload_csv  # noqa: E402
 
@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             digits_id = upload_csv(client, DIGITS_CSV)
             del X, y
             results = phases.run_all(args, client, dataset_id, digits_id, Path(scratch), log)
+    write_raw(args.out_dir, args.name, results)
     markdown = report.render(args, results)
     print(markdown)
     log(f"written to {write_results(args.out_dir, args.name, markdown)}")
