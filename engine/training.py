@@ -101,7 +101,8 @@ def train(
     # Overflow on the way to NaN/Inf is how divergence starts; it is detected and reported by
     # the loop (stop_reason "diverged"), so NumPy's floating-point warnings would only be noise.
     with np.errstate(all="ignore"):
-        stop_reason, error = session.loop(on_epoch, checkpoint_every)
+        # checkpoints travel in the EpochReports: without a listener there is no one to keep them
+        stop_reason, error = session.loop(on_epoch, checkpoint_every if on_epoch else 0)
     return session.result(stop_reason, error, metadata or {})
 
 
@@ -172,12 +173,9 @@ class _Session:
                                       every > 0 and (epoch - 1) % every == 0)
             if outcome.cancelled:
                 return "cancelled", None
-            error = self._divergence(epoch, learning_rate, outcome)
-            val_loss, val_accuracy = self._validate()
-            if error is None and val_loss is not None and not math.isfinite(val_loss):
-                error = self._divergence_message("validation loss", val_loss, epoch, learning_rate)
+            error, val_loss, val_accuracy = self._check_and_validate(epoch, learning_rate, outcome)
             if error is not None:
-                self.network.set_weights(self.last_good)
+                self.network.set_weights(self.last_good)  # the end of the last finite epoch
                 return "diverged", error
             report = self._finish_epoch(epoch, learning_rate, outcome, val_loss, val_accuracy,
                                         time.perf_counter() - started, checkpoint_every)
@@ -187,11 +185,18 @@ class _Session:
                 return "patience", None
         return "max_epochs", None
 
-    def _validate(self) -> tuple[float | None, float | None]:
-        if self.val_gatherer is None or self.data.val_rows is None:
-            return None, None
-        return evaluate(self.network, self.val_gatherer, self.data.val_rows,
-                        classification=self.classification)
+    def _check_and_validate(
+        self, epoch: int, learning_rate: float, outcome: EpochOutcome
+    ) -> tuple[str | None, float | None, float | None]:
+        """(divergence message or None, validation loss, validation accuracy) after an epoch."""
+        error = self._divergence(epoch, learning_rate, outcome)
+        if error is not None or self.val_gatherer is None or self.data.val_rows is None:
+            return error, None, None
+        val_loss, val_accuracy = evaluate(self.network, self.val_gatherer, self.data.val_rows,
+                                          classification=self.classification)
+        if not math.isfinite(val_loss):
+            error = self._divergence_message("validation loss", val_loss, epoch, learning_rate)
+        return error, val_loss, val_accuracy
 
     def _finish_epoch(self, epoch: int, learning_rate: float, outcome: EpochOutcome,
                       val_loss: float | None, val_accuracy: float | None, seconds: float,
