@@ -54,7 +54,7 @@ ACTIVE_STATUSES = ("queued", "running")
 
 
 def _page(
-    session: Session, query: Select[Any], *, limit: int, offset: int
+    session: Session, query: Select[*tuple[Any, ...]], *, limit: int, offset: int
 ) -> tuple[list[Any], int]:
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = session.execute(query.limit(limit).offset(offset)).all()

@@ -29,7 +29,7 @@ def predict(model: EngineModel, X: np.ndarray, *, classes: list[Any] | None) -> 
     if classes is None:
         values = model.predict(X)
         column = values[:, 0] if values.shape[1] == 1 else values
-        return PredictionOut(predictions=finite_json(column.tolist()))
+        return PredictionOut(predictions=finite_json(column.tolist()), probabilities=None)
     probabilities = model.predict_proba(X)
     predicted = np.argmax(probabilities, axis=1)
     return PredictionOut(

@@ -161,9 +161,9 @@ def _clean_validation_error(error: dict[str, Any]) -> dict[str, Any]:
 def _request_validation(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [_clean_validation_error(dict(error)) for error in exc.errors()]
-    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    first = errors[0] if errors else field_error([], "invalid request")
     where = ".".join(str(part) for part in first["loc"])
-    detail = f"{where}: {first['msg']}" if where else first["msg"]
+    detail: str = f"{where}: {first['msg']}" if where else str(first["msg"])
     if len(errors) > 1:
         detail += f" (and {len(errors) - 1} more)"
     return problem_response(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+
 from engine.model import Model as EngineModel
 
 __all__ = ["weight_arrays", "weights_npz"]
@@ -25,5 +26,5 @@ def weight_arrays(model: EngineModel) -> dict[str, np.ndarray]:
 def weights_npz(model: EngineModel) -> bytes:
     """npz bytes every member of which loads with np.load(..., allow_pickle=False)."""
     buffer = io.BytesIO()
-    np.savez(buffer, **weight_arrays(model))
+    np.savez(buffer, **weight_arrays(model))  # type: ignore[arg-type]
     return buffer.getvalue()
