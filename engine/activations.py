@@ -93,7 +93,8 @@ class Logistic(Activation):
 
     def derivative(self, z: Array, a: Array, out: Array | None = None) -> Array:
         out = np.subtract(1, a, out=out, dtype=a.dtype)
-        return np.multiply(out, a, out=out)
+        result: Array = np.multiply(out, a, out=out)
+        return result
 
 
 class Tanh(Activation):
@@ -102,11 +103,13 @@ class Tanh(Activation):
     name = "tanh"
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
-        return np.tanh(z, out=out)
+        result: Array = np.tanh(z, out=out)
+        return result
 
     def derivative(self, z: Array, a: Array, out: Array | None = None) -> Array:
         out = np.multiply(a, a, out=out)
-        return np.subtract(1, out, out=out, dtype=a.dtype)
+        result: Array = np.subtract(1, out, out=out, dtype=a.dtype)
+        return result
 
     def backprop(self, z: Array, a: Array, upstream: Array, scratch: Array) -> None:
         # upstream·(1 − a²) = upstream − upstream·a², without a third pass for "1 −".
@@ -152,7 +155,8 @@ class _PiecewiseLinear(Activation):
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
         slope = self.derivative(z, z, out=out)
-        return np.multiply(z, slope, out=slope)
+        result: Array = np.multiply(z, slope, out=slope)
+        return result
 
     def forward_train(self, z: Array, a: Array, scratch: Array) -> None:
         self.derivative(z, a, out=scratch)
@@ -168,7 +172,8 @@ class ReLU(_PiecewiseLinear):
     name = "relu"
 
     def derivative(self, z: Array, a: Array, out: Array | None = None) -> Array:
-        return np.greater(z, 0, out=out if out is not None else np.empty_like(z))
+        result: Array = np.greater(z, 0, out=out if out is not None else np.empty_like(z))
+        return result
 
 
 class LeakyReLU(_PiecewiseLinear):
@@ -198,12 +203,13 @@ class PReLU(_PiecewiseLinear):
 
     def __init__(self, units: int, dtype: np.dtype[Any], gamma: float = 0.25) -> None:
         super().__init__(units, dtype)
-        self.param = np.full(units, gamma, dtype=self.dtype)
+        self.gamma: Array = np.full(units, gamma, dtype=self.dtype)
+        self.param = self.gamma  # the same array: optimizers update it in place
 
     def derivative(self, z: Array, a: Array, out: Array | None = None) -> Array:
         out = np.greater(z, 0, out=out if out is not None else np.empty_like(z))
-        out *= 1 - self.param  # γ + (1 − γ)·I(z > 0)
-        out += self.param
+        out *= 1 - self.gamma  # γ + (1 − γ)·I(z > 0)
+        out += self.gamma
         return out
 
     def param_gradient(self, z: Array, a: Array, upstream: Array, out: Array) -> Array:
@@ -218,7 +224,8 @@ class Softplus(Activation):
     name = "softplus"
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
-        return np.logaddexp(z.dtype.type(0), z, out=out)
+        result: Array = np.logaddexp(z.dtype.type(0), z, out=out)
+        return result
 
     def derivative(self, z: Array, a: Array, out: Array | None = None) -> Array:
         return expit(z, out=out)  # type: ignore[no-any-return]
@@ -269,7 +276,8 @@ class Swish(Activation):
         return expit(s, out=s)  # type: ignore[no-any-return]
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
-        return np.multiply(z, self._sigmoid_of_beta_z(z), out=out)
+        result: Array = np.multiply(z, self._sigmoid_of_beta_z(z), out=out)
+        return result
 
     def derivative(self, z: Array, a: Array, out: Array | None = None) -> Array:
         s = self._sigmoid_of_beta_z(z)
@@ -312,7 +320,8 @@ class GELU(Activation):
         u += 1
         u *= z
         u *= _SQRT_2_OVER_PI
-        return np.tanh(u, out=u)
+        result: Array = np.tanh(u, out=u)
+        return result
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
         if self.approximate:
@@ -321,16 +330,26 @@ class GELU(Activation):
             gate *= 0.5
         else:
             gate = ndtr(z)
-        return np.multiply(z, gate, out=out, dtype=z.dtype)
+        result: Array = np.multiply(z, gate, out=out, dtype=z.dtype)
+        return result
 
     def derivative(self, z: Array, a: Array, out: Array | None = None) -> Array:
-        if not self.approximate:
-            pdf = np.multiply(z, z, dtype=z.dtype)
-            pdf *= -0.5
-            np.exp(pdf, out=pdf)
-            pdf *= _INV_SQRT_2PI
-            pdf *= z
-            return np.add(ndtr(z), pdf, out=out, dtype=z.dtype)
+        if self.approximate:
+            return self._approximate_derivative(z, out)
+        return self._exact_derivative(z, out)
+
+    def _exact_derivative(self, z: Array, out: Array | None) -> Array:
+        """Φ(z) + z φ(z)."""
+        pdf = np.multiply(z, z, dtype=z.dtype)
+        pdf *= -0.5
+        np.exp(pdf, out=pdf)
+        pdf *= _INV_SQRT_2PI
+        pdf *= z
+        result: Array = np.add(ndtr(z), pdf, out=out, dtype=z.dtype)
+        return result
+
+    def _approximate_derivative(self, z: Array, out: Array | None) -> Array:
+        """½(1 + t) + ½z(1 − t²)·√(2/π)(1 + 3·0.044715z²), t = tanh u."""
         t = self._tanh_u(z)
         du = np.multiply(z, z, dtype=z.dtype)
         du *= 3 * _GELU_CUBIC * _SQRT_2_OVER_PI
@@ -338,7 +357,8 @@ class GELU(Activation):
         du *= np.subtract(1, t * t, dtype=z.dtype)
         du *= z
         du += 1 + t
-        return np.multiply(du, 0.5, out=out, dtype=z.dtype)
+        result: Array = np.multiply(du, 0.5, out=out, dtype=z.dtype)
+        return result
 
 
 class Softmax(Activation):

@@ -104,7 +104,7 @@ class MeanSquaredError(Loss):
     fused = False
 
     def value_and_delta(self, z: Array, a: Array, y: Array, delta: Array) -> float:
-        n_samples = a.shape[0]
+        n_samples = int(a.shape[0])
         np.subtract(a, y.reshape(a.shape), out=delta, dtype=a.dtype)
         squared_sum = float(np.vdot(delta, delta))
         delta *= a.dtype.type(1.0 / n_samples)

@@ -97,7 +97,8 @@ class Model:
             return output
         if output.shape[1] == 1:
             return (output[:, 0] > 0.5).astype(np.int64)
-        return np.argmax(output, axis=1).astype(np.int64)
+        result: Array = np.argmax(output, axis=1).astype(np.int64)
+        return result
 
     def _forward(self, X_raw: Any) -> Array:
         X = self.prepare_inputs(X_raw)

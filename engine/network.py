@@ -111,7 +111,7 @@ class Network:
             chunk = X[start : start + EVALUATION_CHUNK_ROWS]
             self._bind(chunk.shape[0])
             total += chunk.shape[0] * self._forward_with_loss(chunk, y[start : start + len(chunk)])
-        return total / max(X.shape[0], 1)
+        return total / max(int(X.shape[0]), 1)
 
     def _forward(self, X: Array) -> Array:
         a = X

@@ -57,4 +57,5 @@ class Standardizer:
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise DataError(f"expected (n_samples, {self.n_features}) inputs, got {X.shape}")
         out = np.subtract(X, self.mean, out=out)
-        return np.divide(out, self.scale, out=out)
+        result: Array = np.divide(out, self.scale, out=out)
+        return result
