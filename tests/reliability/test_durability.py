@@ -1,0 +1,76 @@
+"""D1: a 2xx for an upload, a submission or a cancel is committed — kill -9 right after it loses
+nothing.
+
+Each round makes one acknowledged write against a live uvicorn and SIGKILLs the server the moment
+the response status arrives (before even reading the body), then restarts it. Every object ever
+acknowledged must be readable afterwards, in the acknowledged state, and SQLite's integrity check
+must pass. No workers run, so a queued job stays queued and a cancel is final.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+
+import httpx
+import pytest
+from reliability_helpers import blobs_csv, live_server, small_job
+
+ROUNDS = 51  # 17 uploads, 17 submissions, 17 cancels
+
+
+def acknowledged_write(client, server, round_no: int, acked: dict[str, dict]) -> tuple[str, dict]:
+    """Make the round's write; SIGKILL the server as soon as a 2xx status line arrives."""
+    datasets = [path for path in acked if path.startswith("/v1/datasets/")]
+    queued = [path for path, state in acked.items() if state.get("status") == "queued"]
+    kind = round_no % 3
+    if kind == 0 or not datasets:
+        files = {"file": (f"r{round_no}.csv", blobs_csv(seed=round_no), "text/csv")}
+        request = client.build_request("POST", "/v1/datasets", files=files)
+        expect_status, expected = 201, {"n_samples": 60, "task": "classification"}
+    elif kind == 1 or not queued:
+        dataset_id = datasets[-1].rsplit("/", 1)[1]
+        request = client.build_request("POST", "/v1/jobs", json=small_job(dataset_id))
+        expect_status, expected = 202, {"status": "queued"}
+    else:
+        request = client.build_request("POST", queued[-1] + "/cancel")
+        expect_status, expected = 202, {"status": "cancelled"}
+    response = client.send(request, stream=True)
+    if response.status_code == expect_status:
+        os.kill(server.pid, signal.SIGKILL)  # the ack is on the wire; nothing more happens
+    assert response.status_code == expect_status, response.read()[:300]
+    response.close()  # the body is never read: the server is already gone
+    location = response.headers.get("location") or request.url.path.removesuffix("/cancel")
+    return httpx.URL(location).path, expected
+
+
+def assert_readable(client, acked: dict[str, dict]) -> None:
+    for path, expected in acked.items():
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+        document = response.json()
+        assert {k: document[k] for k in expected} == expected, (path, document)
+
+
+@pytest.mark.fault
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_acknowledged_writes_survive_sigkill_of_the_api(tmp_path):
+    acked: dict[str, dict] = {}
+    kills = 0
+    with live_server(tmp_path / "data") as server:
+        for round_no in range(ROUNDS):
+            with server.client() as client:
+                assert_readable(client, acked)
+                location, expected = acknowledged_write(client, server, round_no, acked)
+            acked[location] = expected
+            kills += 1
+            server.process.wait(timeout=10)
+            server.start()
+        with server.client() as client:
+            assert_readable(client, acked)
+    assert kills == ROUNDS
+    assert len(acked) == 2 * ROUNDS // 3  # every dataset and job, cancelled ones included
+    with sqlite3.connect(tmp_path / "data" / "feedforward.db") as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -1,0 +1,195 @@
+"""L1, L2, L4, S7 against a live uvicorn: limits hold on the wire, fast, with bounded memory.
+
+Memory is the server's resident set read from /proc: its peak (VmHWM) after a rejection minus its
+resident size (VmRSS) before, so a transient spike counts even if it is freed again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from hostile_payloads import hostile_npz_corpus
+from reliability_helpers import ALICE, live_server, rss_bytes, strict_json
+
+MiB = 1 << 20
+UPLOAD_LIMIT = 64 * MiB
+JSON_LIMIT = 16 * MiB
+BOUNDARY = "s3boundary"
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("limits") / "data"
+    with live_server(data_dir, max_upload_bytes=str(UPLOAD_LIMIT),
+                     max_json_bytes=str(JSON_LIMIT)) as live:  # fmt: skip
+        yield live
+
+
+def multipart_chunks(n_bytes: int, chunk: int = 1 * MiB) -> Iterator[bytes]:
+    """A CSV file part of about n_bytes, streamed (no Content-Length: chunked encoding)."""
+    disposition = 'Content-Disposition: form-data; name="file"; filename="big.csv"'
+    yield f"--{BOUNDARY}\r\n{disposition}\r\nContent-Type: text/csv\r\n\r\na,t\n".encode()
+    for _ in range(n_bytes // chunk):
+        yield b"1,0\n" * (chunk // 4)
+    yield f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+def json_chunks(n_bytes: int, chunk: int = 1 * MiB) -> Iterator[bytes]:
+    yield b'{"X": [[1], [2]], "y": [0, 1], "name": "'
+    for _ in range(n_bytes // chunk):
+        yield b"x" * chunk
+    yield b'"}'
+
+
+def post(server, path: str, content, headers: dict[str, str]) -> httpx.Response:
+    with httpx.Client(base_url=server.base_url, headers=ALICE, timeout=60) as client:
+        try:
+            return client.post(path, content=content, headers=headers)
+        except (httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            pytest.fail(f"the server dropped the connection instead of answering 413: {exc!r}")
+
+
+def growth(server, action) -> tuple[httpx.Response, int]:
+    """(response, peak RSS minus RSS before) around one request."""
+    before = rss_bytes(server.pid)
+    response = action()
+    return response, rss_bytes(server.pid, "VmHWM") - before
+
+
+def assert_413(response: httpx.Response) -> None:
+    assert response.status_code == 413, response.text[:300]
+    assert response.headers["content-type"] == "application/problem+json"
+    strict_json(response.text)
+
+
+# --- L1 ------------------------------------------------------------------------------------------
+
+
+def test_upload_over_the_limit_with_content_length_is_refused_unread(server):
+    body = b"".join(multipart_chunks(UPLOAD_LIMIT + MiB))
+    headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    started = time.perf_counter()
+    response, grown = growth(server, lambda: post(server, "/v1/datasets", body, headers))
+    assert_413(response)
+    assert grown < UPLOAD_LIMIT / 2, grown
+    assert time.perf_counter() - started < 5.0
+
+
+def test_chunked_upload_over_the_limit_is_refused_without_buffering(server):
+    headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    chunks = multipart_chunks(UPLOAD_LIMIT + 8 * MiB)
+    response, grown = growth(server, lambda: post(server, "/v1/datasets", chunks, headers))
+    assert_413(response)
+    assert grown < UPLOAD_LIMIT / 2, grown
+
+
+def test_json_over_the_limit_with_content_length_is_refused_unread(server):
+    body = b"".join(json_chunks(JSON_LIMIT + MiB))
+    headers = {"Content-Type": "application/json"}
+    response, grown = growth(server, lambda: post(server, "/v1/datasets", body, headers))
+    assert_413(response)
+    assert grown < JSON_LIMIT / 2, grown
+
+
+def test_chunked_json_over_the_limit_holds_at_most_the_limit(server):
+    """JSON is parsed in memory, so its limit is the memory bound (plus one chunk)."""
+    headers = {"Content-Type": "application/json"}
+    for path in ("/v1/datasets", "/v1/jobs"):
+        chunks = json_chunks(JSON_LIMIT * 2)
+        response, grown = growth(server, lambda c=chunks, p=path: post(server, p, c, headers))
+        assert_413(response)
+        assert grown < 1.5 * JSON_LIMIT, (path, grown)
+
+
+# --- L2 ------------------------------------------------------------------------------------------
+
+
+def multipart(parts: list[tuple[str, str]], boundary: str = BOUNDARY) -> bytes:
+    body = "".join(f"--{boundary}\r\n{head}\r\n\r\n{data}\r\n" for head, data in parts)
+    return (body + f"--{boundary}--\r\n").encode()
+
+
+FILE_PART = ('Content-Disposition: form-data; name="file"; filename="d.csv"', "a,t\n1,0\n2,1\n")
+NAME_FIELD = 'Content-Disposition: form-data; name="name"'
+MULTIPART_CASES = {
+    "17 parts": multipart([(NAME_FIELD, "x")] * 16 + [FILE_PART]),
+    "64 KiB part header": multipart([(NAME_FIELD + '; x="' + "a" * 65536 + '"', "x"), FILE_PART]),
+    "2 MiB non-file field": multipart([(NAME_FIELD, "n" * (2 * MiB)), FILE_PART]),
+    "two files": multipart([FILE_PART, FILE_PART]),
+    "part without a name": multipart([("Content-Disposition: form-data", "x"), FILE_PART]),
+    "boundary never closed": multipart([FILE_PART])[:-12],
+}  # fmt: skip
+HOSTILE_BOUNDARIES = ["-" * 300, "a" * 70, "a" * 71 + '"', "=?", ";", " x"]
+
+
+@pytest.mark.parametrize("case", sorted(MULTIPART_CASES))
+def test_multipart_limits_answer_4xx_within_a_second(server, case):
+    headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    started = time.perf_counter()
+    response = post(server, "/v1/datasets", MULTIPART_CASES[case], headers)
+    assert response.status_code in {400, 413, 422}, (
+        case,
+        response.status_code,
+        response.text[:200],
+    )
+    assert time.perf_counter() - started < 1.0
+    strict_json(response.text)
+
+
+@pytest.mark.parametrize("boundary", HOSTILE_BOUNDARIES)
+def test_odd_boundaries_are_answered_within_a_second(server, boundary):
+    headers = {"Content-Type": f'multipart/form-data; boundary="{boundary}"'}
+    started = time.perf_counter()
+    response = post(server, "/v1/datasets", multipart([FILE_PART], boundary), headers)
+    assert response.status_code in {201, 400, 413, 422}, response.text[:200]
+    assert time.perf_counter() - started < 1.0
+
+
+# --- S7: CVE-2024-24762 -------------------------------------------------------------------------
+
+REDOS_OPTIONS = '; !="' + "\\" * 8192  # the python-multipart/Starlette options-header ReDoS shape
+
+
+@pytest.mark.parametrize("media_type", ["multipart/form-data", "application/x-www-form-urlencoded"])
+def test_redos_content_type_is_answered_fast_and_health_stays_fast(server, media_type):
+    result: dict[str, float | int] = {}
+
+    def hostile() -> None:
+        started = time.perf_counter()
+        response = post(server, "/v1/datasets", b"x", {"Content-Type": media_type + REDOS_OPTIONS})
+        result.update(status=response.status_code, seconds=time.perf_counter() - started)
+
+    thread = threading.Thread(target=hostile)
+    thread.start()
+    health = []
+    with httpx.Client(base_url=server.base_url, timeout=5) as client:
+        while thread.is_alive() or not health:
+            started = time.perf_counter()
+            assert client.get("/healthz").status_code == 200
+            health.append(time.perf_counter() - started)
+    thread.join()
+    assert 400 <= result["status"] < 500
+    assert result["seconds"] < 1.0
+    assert max(health) < 0.1, health
+
+
+# --- L4 ------------------------------------------------------------------------------------------
+
+
+def test_hostile_npz_corpus_is_refused_fast_with_bounded_memory(server, tmp_path):
+    canary = tmp_path / "canary"
+    before = rss_bytes(server.pid)
+    for name, content in hostile_npz_corpus(canary).items():
+        started = time.perf_counter()
+        with httpx.Client(base_url=server.base_url, headers=ALICE, timeout=30) as client:
+            response = client.post("/v1/datasets", files={"file": ("d.npz", content)})
+        assert response.status_code in {413, 422}, (name, response.status_code)
+        assert time.perf_counter() - started < 1.0, name
+    assert rss_bytes(server.pid, "VmHWM") - before < 32 * MiB
+    assert not canary.exists()
