@@ -166,9 +166,10 @@ class DaskExecutor(Executor):
         self._inbox.put(None)
 
     def job_workers(self) -> dict[str, dict[str, Any]]:
-        """Where each started job runs: {"worker": address, "pid": pid}; for tests and operators."""
-        return {a.job_id: {"worker": a.worker, "pid": a.pid} for a in self._attempts.values()
-                if a.worker is not None}
+        """Where each started job runs: {"worker", "pid", "attempt"}; for tests and operators."""
+        attempts = list(self._attempts.values())  # a snapshot: the supervisor's thread mutates it
+        return {a.job_id: {"worker": a.worker, "pid": a.pid, "attempt": a.attempt}
+                for a in attempts if a.worker is not None}
 
     def submit(self, job: JobPayload) -> None:
         client = self._require_client()
@@ -291,10 +292,15 @@ class DaskExecutor(Executor):
     # --- cluster-side bookkeeping ----------------------------------------------------------------
 
     def _stop_earlier_attempts(self, client: Client, job: JobPayload) -> None:
-        """A previous attempt may still run, left by an API process that died: tell it to stop."""
+        """A previous attempt may still run, left by an API process that died: tell it to stop,
+        and drop the checkpoints it queued for that process (the queue itself outlives it)."""
         for earlier in range(1, job.attempt):
-            name = Channels.for_attempt(self._topic, job.job_id, earlier).cancel
-            Event(name, client=client).set()
+            channels = Channels.for_attempt(self._topic, job.job_id, earlier)
+            Event(channels.cancel, client=client).set()
+            stale = Queue(channels.checkpoints, client=client)
+            if stale.qsize():
+                stale.get(batch=True)
+            stale.close()
 
     def _release(self, attempt: _Attempt, *, keep_cancel: bool = False) -> None:
         """Free what the scheduler holds for a concluded attempt."""

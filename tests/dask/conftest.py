@@ -30,3 +30,8 @@ def dask_scheduler(dask_cluster: LocalCluster) -> Iterator[str]:
     with Client(dask_cluster.scheduler_address, set_as_default=False) as client:
         client.wait_for_workers(N_WORKERS, timeout=60)
         yield dask_cluster.scheduler_address
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -1,15 +1,23 @@
-"""Helpers for the Dask tests: polling with a deadline and small datasets as canonical npz bytes."""
+"""Helpers for the Dask tests: polling with a deadline, small datasets, the API on Dask."""
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
 
+import anyio
+import httpx
 import numpy as np
+from fastapi import FastAPI
 
+from service.app import create_app
 from service.jobs.protocol import arrays_to_npz
+from service.routes import sweeps
+from service.settings import Settings
 
 T = TypeVar("T")
 
@@ -41,3 +49,68 @@ def blobs_npz(seed: int, **shape: int) -> tuple[bytes, str]:
     X, y = blobs_arrays(seed, **shape)
     data = arrays_to_npz({"X": X, "y": y})
     return data, hashlib.sha256(data).hexdigest()
+
+
+# --- the API in-process, on the Dask executor ---------------------------------------------
+
+BASE_URL = "http://localhost"
+
+
+def dask_settings(data_dir: Path, scheduler: str, **overrides: Any) -> Settings:
+    """Settings for an API whose jobs run on the test cluster: 2 at a time, fast bookkeeping."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir, "executor": "dask", "dask_scheduler": scheduler, "workers": 2,
+        "log_level": "WARNING", "heartbeat_seconds": 0.5, "lease_seconds": 5.0,
+        "poll_seconds": 0.05,
+    }
+    return Settings(**(values | overrides))
+
+
+def make_app(settings: Settings) -> FastAPI:
+    app = create_app(settings)
+    if not any(getattr(route, "path", "").startswith("/v1/sweeps") for route in app.routes):
+        app.include_router(sweeps.router)
+    return app
+
+
+@asynccontextmanager
+async def running_api(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app with its lifespan entered (migrated, supervisor on Dask) and a client on it."""
+    app = make_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=transport, base_url=BASE_URL, timeout=60.0
+    ) as http:
+        yield app, http
+
+
+async def eventually(condition: Callable[[], Awaitable[T | None]], *, timeout: float,
+                     what: str) -> T:
+    """Await `condition` until it returns something truthy; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await condition()
+        if value:
+            return value
+        await anyio.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+async def upload_blobs(http: httpx.AsyncClient, seed: int, n_samples: int = 600) -> str:
+    """Upload the blobs as a JSON dataset; returns its id."""
+    X, y = blobs_arrays(seed, n_samples=n_samples)
+    body = {"name": f"blobs-{seed}", "X": X.tolist(), "y": y.tolist(), "task": "classification"}
+    response = await http.post("/v1/datasets", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def job_body(dataset_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "dataset_id": dataset_id, "validation": {"split": 0.2},
+        "network": {"layers": [{"units": 32, "activation": "tanh"},
+                               {"units": 3, "activation": "softmax"}]},
+        "optimizer": {"name": "sgd", "learning_rate": 0.05}, "batch_size": 4, "epochs": 10,
+        "seed": 7,
+    }
+    return body | overrides

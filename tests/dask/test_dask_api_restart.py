@@ -1,0 +1,88 @@
+"""Restart of an API process (SIGKILL) with Dask jobs in flight.
+
+The scheduler keeps nothing durable, so the restarted API resubmits from the database: queued jobs
+run, running ones resume from their checkpoint, and the copies that the dead process left on the
+cluster are told to stop.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from dask_helpers import blobs_arrays, job_body, wait_until
+from distributed import Client, Event
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "live"))  # the live-server harness
+from live_helpers import FAST_LIFECYCLE, LiveServer  # noqa: E402
+
+pytestmark = [pytest.mark.dask, pytest.mark.slow, pytest.mark.live, pytest.mark.fault]
+
+
+@pytest.fixture
+def dask_api(dask_scheduler: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """A uvicorn subprocess whose jobs run on the test cluster; stopped at teardown."""
+    settings = {**FAST_LIFECYCLE, "workers": 2, "executor": "dask",
+                "dask_scheduler": dask_scheduler}
+    server = LiveServer(tmp_path / "data", settings)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def state(http: httpx.Client, job_id: str) -> dict[str, Any]:
+    response = http.get(f"/v1/jobs/{job_id}")
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def submit_jobs(http: httpx.Client) -> tuple[list[str], str]:
+    """Two long jobs that take both workers, and a short one that waits in the queue."""
+    X, y = blobs_arrays(21, n_samples=3000)  # about 0.1 s per epoch
+    dataset = http.post("/v1/datasets", json={"X": X.tolist(), "y": y.tolist()}).json()
+    bodies = [job_body(dataset["id"], epochs=40, seed=seed) for seed in (1, 2)]
+    running = [http.post("/v1/jobs", json=body).json()["id"] for body in bodies]
+    queued = http.post("/v1/jobs", json=job_body(dataset["id"], epochs=3)).json()["id"]
+    return running, queued
+
+
+def test_killed_api_resubmits_queued_and_resumes_running_jobs_on_restart(
+    dask_api: LiveServer, dask_scheduler: str
+) -> None:
+    with dask_api.client() as http:
+        running, queued = submit_jobs(http)
+        wait_until(lambda: all(state(http, j)["epoch"] >= 3 for j in running), timeout=60,
+                   what="both long jobs to pass epoch 3")
+        assert state(http, queued)["status"] == "queued"
+    dask_api.kill()
+    dask_api.start()
+    with dask_api.client() as http:
+        at_restart = {j: state(http, j)["epoch"] for j in running}
+        assert all(epoch >= 3 for epoch in at_restart.values())
+        progress: dict[str, list[int]] = {j: [] for j in running}
+
+        def all_finished() -> bool:
+            for job_id in running:
+                progress[job_id].append(state(http, job_id)["epoch"])
+            return all(state(http, j)["status"] in ("succeeded", "failed", "cancelled")
+                       for j in [*running, queued])
+
+        wait_until(all_finished, timeout=180, what="every job to finish after the restart")
+        finals = {j: state(http, j) for j in [*running, queued]}
+        epochs = {j: [row["epoch"] for row in http.get(f"/v1/jobs/{j}/metrics").json()["items"]]
+                  for j in running}
+    assert all(final["status"] == "succeeded" for final in finals.values()), finals
+    assert [finals[j]["attempt"] for j in running] == [2, 2]
+    assert finals[queued]["attempt"] == 1
+    for job_id in running:  # resumed from the checkpoint: the epoch never went back to 1
+        assert min(progress[job_id]) >= at_restart[job_id]
+        assert progress[job_id] == sorted(progress[job_id])
+        assert epochs[job_id] == list(range(1, 41))
+    with Client(dask_scheduler, set_as_default=False) as client:
+        assert all(Event(f"feedforward-cancel-{j}-1", client=client).is_set() for j in running)
+    assert dask_api.integrity_check() == "ok"
