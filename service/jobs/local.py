@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class LocalExecutor(Executor):
         self._respawn_at: list[float] = [0.0] * workers
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
+        self._wake_lock = threading.Lock()  # interrupt() must never write to a closed (reused) fd
         self._closed = False
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -109,8 +111,10 @@ class LocalExecutor(Executor):
             _stop_process(worker.process)
             worker.conn.close()
         self._slots = [None] * self._size
-        for fd in (self._wake_read, self._wake_write):
-            _quietly(lambda fd=fd: os.close(fd))
+        with self._wake_lock:
+            for fd in (self._wake_read, self._wake_write):
+                _quietly(lambda fd=fd: os.close(fd))
+            self._wake_read = self._wake_write = -1
 
     # --- the interface -------------------------------------------------------------------------
 
@@ -154,7 +158,9 @@ class LocalExecutor(Executor):
                 worker.stop_requested_at = time.monotonic()
 
     def interrupt(self) -> None:
-        _quietly(lambda: os.write(self._wake_write, b"x"))
+        with self._wake_lock:
+            if self._wake_write >= 0:
+                _quietly(lambda: os.write(self._wake_write, b"x"))
 
     def poll(self, timeout: float) -> list[ExecutorEvent]:
         self._escalate_stops()

@@ -15,7 +15,7 @@ import sys
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 
-__all__ = ["BLAS_THREAD_VARIABLES", "worker_main"]
+__all__ = ["BLAS_THREAD_VARIABLES", "limit_memory", "worker_main"]
 
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are left alone on purpose: the machine sets them.
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -27,7 +27,7 @@ def _pin_blas_threads(threads: int) -> None:
         os.environ[name] = str(threads)
 
 
-def _limit_memory(memory_bytes: int | None) -> None:
+def limit_memory(memory_bytes: int | None) -> None:
     """RLIMIT_AS: an allocation beyond it raises MemoryError instead of starving the machine."""
     if memory_bytes is not None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
@@ -50,7 +50,7 @@ def worker_main(
         return  # the parent died before prctl took effect
     numpy_was_loaded = "numpy" in sys.modules
     _pin_blas_threads(blas_threads)
-    _limit_memory(memory_bytes)
+    limit_memory(memory_bytes)
     # numpy and the engine are imported here, now that the environment is set
     from service.jobs.task import run_job
     from service.jobs.worker import serve

@@ -153,7 +153,8 @@ def test_full_flow_upload_train_stream_predict_weights_diagnostics(live_server):
         assert arrays["W1"].shape == (32, 64) and arrays["W2"].shape == (10, 32)
         as_json = client.get(f"/v1/models/{model_id}/weights", params={"format": "json"})
         assert as_json.status_code == 200
-        assert np.allclose(np.array(as_json.json()["W1"]), arrays["W1"])
+        assert np.array_equal(np.array(as_json.json()["arrays"]["W1"], dtype=np.float32),
+                              arrays["W1"])
 
         diagnostics = client.get(f"/v1/models/{model_id}/diagnostics").json()
         assert [e["epoch"] for e in diagnostics["epochs"]] == epochs

@@ -4,7 +4,7 @@
 the real worker loop with `fake_run_job` instead of the engine, so the supervisor, the local
 executor and the protocol are tested with real processes and real pipes. A test chooses a job's
 behaviour through its dataset's `target_name`: "normal", "slow", "hang",
-"crash_once_at:<epoch>", "crash_always", "diverge", "error".
+"crash_once_at:<epoch>", "crash_always", "diverge", "error", "allocate".
 """
 
 from __future__ import annotations
@@ -135,6 +135,8 @@ def fake_run_job(payload: dict[str, Any], arrays: dict[str, np.ndarray], report:
     resumed = json.loads(payload["resume_from"])["epoch"] if payload.get("resume_from") else 0
     if behaviour == "error":
         raise RuntimeError("a bug in the task")
+    if behaviour == "allocate":
+        np.ones(10**11, dtype=np.float64)  # 800 GB: beyond any RLIMIT_AS
     if behaviour == "diverge":
         return _outcome("failed", failure_reason="diverged", stop_reason="diverged",
                         error="loss became NaN at epoch 1; lower the learning rate")
@@ -157,6 +159,8 @@ def fake_run_job(payload: dict[str, Any], arrays: dict[str, np.ndarray], report:
 def fake_worker_main(conn: Connection, cancel: Event, blas_threads: int, memory_bytes: int | None,
                      parent_pid: int) -> None:
     from service.jobs.worker import serve
+    from service.jobs.worker_boot import limit_memory
 
+    limit_memory(memory_bytes)
     serve(conn, cancel, parent_pid=parent_pid, blas_threads=blas_threads, numpy_was_loaded=True,
           run=fake_run_job)

@@ -60,8 +60,10 @@ def _ready_reports(executor: LocalExecutor, count: int = 1) -> list[dict]:
 def executor_factory():
     made: list[LocalExecutor] = []
 
-    def make(*, workers: int = 1, loader=None, target=fake_worker_main, blas_threads: int = 1):
-        executor = LocalExecutor(workers=workers, blas_threads=blas_threads, memory_bytes=None,
+    def make(*, workers: int = 1, loader=None, target=fake_worker_main, blas_threads: int = 1,
+             memory_bytes: int | None = None):
+        executor = LocalExecutor(workers=workers, blas_threads=blas_threads,
+                                 memory_bytes=memory_bytes,
                                  load_dataset=loader or _CountingLoader(), worker_target=target)
         executor.start()
         made.append(executor)
@@ -119,3 +121,8 @@ def test_real_workers_pin_blas_threads_before_numpy_is_imported(executor_factory
     report = _ready_reports(executor)[0]
     assert report["numpy_preloaded"] is False
     assert report["blas_threads"] and set(report["blas_threads"]) == {threads}
+
+
+def test_a_real_worker_starts_under_a_one_gib_address_space_cap(executor_factory):
+    executor = executor_factory(target=worker_main, memory_bytes=1024**3)
+    assert set(_ready_reports(executor)[0]["blas_threads"]) == {1}

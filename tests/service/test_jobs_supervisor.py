@@ -223,6 +223,19 @@ def test_a_task_bug_fails_that_job_and_the_worker_runs_the_next(run_supervisor):
     assert wait_for_status(database, fine, "succeeded").status == "succeeded"
 
 
+def test_a_job_beyond_the_worker_memory_cap_fails_resource_exhausted(run_supervisor):
+    new_database, start = run_supervisor
+    database = new_database(workers=1, worker_memory_bytes=2 * 1024**3)
+    greedy = add_job(database, add_dataset(database, "allocate"))
+    fine = add_job(database, add_dataset(database, "normal"))
+    start(database)
+
+    job = wait_for_status(database, greedy, "failed", "succeeded")
+    assert (job.failure_reason, job.attempt) == ("resource_exhausted", 1)
+    assert "memory" in job.error
+    assert wait_for_status(database, fine, "succeeded", "failed").status == "succeeded"
+
+
 def test_stop_requeues_running_jobs_and_the_next_supervisor_resumes_them(run_supervisor):
     new_database, start = run_supervisor
     database = new_database(workers=1)
