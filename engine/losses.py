@@ -48,14 +48,16 @@ class SoftmaxCrossEntropy(Loss):
 
     name = "cross_entropy"
 
-    def __init__(self) -> None:
+    def __init__(self) -> None:  # `a` and `delta` must be C-contiguous (network buffers are)
         self._n_samples = -1
         self._ones: Array = np.ones((0, 1), dtype=np.float64)
 
     def _row_buffers(self, n_samples: int, n_classes: int, dtype: np.dtype[Any]) -> None:
-        """Per-row work arrays, reallocated only when the batch size changes."""
+        """Per-row work arrays, reallocated only when the batch shape changes."""
         if n_samples != self._n_samples or self._ones.shape[0] != n_classes:
-            self._rows = np.arange(n_samples, dtype=np.intp)
+            # Row i's target sits at flat index i·K + y_i of a C-ordered (n, K) array.
+            self._row_offsets = np.arange(0, n_samples * n_classes, n_classes, dtype=np.intp)
+            self._target_index = np.empty(n_samples, dtype=np.intp)
             self._row_max = np.empty((n_samples, 1), dtype=dtype)
             self._row_sum = np.empty((n_samples, 1), dtype=dtype)
             self._ones = np.ones((n_classes, 1), dtype=dtype)
@@ -64,18 +66,19 @@ class SoftmaxCrossEntropy(Loss):
     def value_and_delta(self, z: Array, a: Array, y: Array, delta: Array) -> float:
         n_samples, n_classes = z.shape
         self._row_buffers(n_samples, n_classes, z.dtype)
-        rows, row_max, row_sum = self._rows, self._row_max, self._row_sum
+        row_max, row_sum, target = self._row_max, self._row_sum, self._target_index
+        np.add(self._row_offsets, y, out=target)
         np.maximum.reduce(z, axis=1, keepdims=True, out=row_max)
         np.subtract(z, row_max, out=a)
-        shifted_target = a[rows, y]  # z_y − m
+        shifted_target_sum = float(a.reshape(-1).take(target).sum())  # Σ_rows (z_y − m)
         np.exp(a, out=a)
         np.matmul(a, self._ones, out=row_sum)  # Σ_j as a GEMV: faster than sum over a short axis
         a /= row_sum
-        loss = float(np.log(row_sum).mean(dtype=np.float64) - shifted_target.mean(dtype=np.float64))
+        log_sum_total = float(np.log(row_sum, out=row_sum).sum())
         scale = a.dtype.type(1.0 / n_samples)
         np.multiply(a, scale, out=delta)
-        delta[rows, y] -= scale
-        return loss
+        delta.reshape(-1)[target] -= scale
+        return (log_sum_total - shifted_target_sum) / n_samples
 
 
 class LogisticCrossEntropy(Loss):
