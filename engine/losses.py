@@ -78,7 +78,7 @@ class SoftmaxCrossEntropy(Loss):
         scale = a.dtype.type(1.0 / n_samples)
         np.multiply(a, scale, out=delta)
         delta.reshape(-1)[target] -= scale
-        return (log_sum_total - shifted_target_sum) / n_samples
+        return (log_sum_total - shifted_target_sum) / int(n_samples)
 
 
 class LogisticCrossEntropy(Loss):
