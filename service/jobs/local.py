@@ -200,9 +200,9 @@ class LocalExecutor(Executor):
         if message.kind == "ready":
             worker.ready, worker.info = True, header
             return None
-        if header.get("job_id") != worker.job_id:
-            return None  # a late message about a job this worker no longer runs
         job_id = worker.job_id
+        if job_id is None or header.get("job_id") != job_id:
+            return None  # a late message about a job this worker no longer runs
         if message.kind == "epoch":
             return Epoch(job_id, header["report"], message.blobs.get("checkpoint"))
         worker.job_id = None

@@ -8,9 +8,9 @@ a transaction its caller opened (`Database.write()`, BEGIN IMMEDIATE on SQLite).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import CursorResult, Result, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.spec import TrainingSpec, parameter_count, resolve_loss
@@ -162,6 +162,11 @@ def dataset_bytes(session: Session, sha256: str) -> bytes:
 # --- progress and outcomes --------------------------------------------------------------------
 
 
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE matched (DML results are CursorResults)."""
+    return cast(CursorResult[Any], result).rowcount
+
+
 def _replace(session: Session, model: Any, key: dict[str, Any], values: dict[str, Any]) -> None:
     """Portable upsert without reading the old row (it may hold a big blob): delete, then insert."""
     session.execute(delete(model).filter_by(**key))
@@ -174,12 +179,12 @@ def record_epoch(
 ) -> bool:
     """Commit one epoch (metrics row, diagnostics, checkpoint, job progress); False if not ours."""
     epoch, metrics = int(report["epoch"]), report["metrics"]
-    owned = session.execute(
+    owned = _rowcount(session.execute(
         update(Job)
         .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == "running")
         .values(epoch=epoch, metrics=metrics, lease_expires_at=lease_until)
         .execution_options(**_NO_UPDATE_SYNC)
-    ).rowcount
+    ))
     if not owned:
         return False
     row = {name: metrics.get(name) for name in METRIC_FIELDS}
@@ -210,7 +215,7 @@ def finish_job(
         values |= {"worker_id": None}
     result = session.execute(update(Job).where(*guard).values(**values)
                              .execution_options(**_NO_UPDATE_SYNC))
-    return bool(result.rowcount)
+    return _rowcount(result) > 0
 
 
 def publish_model(

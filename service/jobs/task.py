@@ -61,7 +61,8 @@ def _final_metrics(result: TrainResult) -> dict[str, Any] | None:
     if not rows:
         return None
     chosen = [row for row in rows if row.get("epoch") == result.best_epoch]
-    return finite_or_none(dict(chosen[0] if chosen else rows[-1]))
+    final: dict[str, Any] = finite_or_none(dict(chosen[0] if chosen else rows[-1]))
+    return final
 
 
 def result_to_dict(result: TrainResult) -> dict[str, Any]:

@@ -83,8 +83,8 @@ def _run(conn: Connection, message: Message, cache: DatasetCache, cancel: Event,
         result = run(
             payload,
             arrays,
-            report=lambda report: _send(conn, _epoch_message(job_id, report)),
-            should_stop=lambda: cancel.is_set() or os.getppid() != parent_pid,
+            lambda report: _send(conn, _epoch_message(job_id, report)),
+            lambda: cancel.is_set() or os.getppid() != parent_pid,
         )
     except MemoryError:
         error = "the job ran out of memory in its worker; use a smaller batch_size or network"
