@@ -24,7 +24,7 @@ from service.model_schemas import EvaluateRequest, GradientsRequest, PredictRequ
 from service.observability import ObservabilityMiddleware, build_registry, configure_logging
 from service.openapi import install_openapi
 from service.problems import install_problem_handlers
-from service.routes import datasets, events, jobs, models, operations
+from service.routes import datasets, events, jobs, models, operations, sweeps
 from service.schemas import DatasetJsonBody, Problem
 from service.settings import Settings, get_settings
 
@@ -42,6 +42,7 @@ TAGS = [
         "description": "Upload CSV, NPZ or JSON data; stored once per content hash.",
     },
     {"name": "jobs", "description": "Training jobs run by background workers."},
+    {"name": "sweeps", "description": "Hyperparameter sweeps: one job per grid or list point."},
     {
         "name": "models",
         "description": "Trained models: predictions, evaluation, weights, diagnostics.",
@@ -86,7 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.model_cache = ModelCache()
     app.state.head_revision = head_revision()
     install_problem_handlers(app)
-    for module in (datasets, jobs, events, models, operations):
+    for module in (datasets, jobs, events, sweeps, models, operations):
         app.include_router(module.router)
     install_middleware(app, settings)
     app.add_middleware(ObservabilityMiddleware, requests=requests, latency=latency)  # outermost
