@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.activations import Activation, Identity
+from engine.activation_base import Activation
+from engine.activations import Identity
 
 __all__ = ["Dense", "Layer", "Maxout"]
 
