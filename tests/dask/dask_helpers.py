@@ -16,7 +16,6 @@ from fastapi import FastAPI
 
 from service.app import create_app
 from service.jobs.protocol import arrays_to_npz
-from service.routes import sweeps
 from service.settings import Settings
 
 T = TypeVar("T")
@@ -66,17 +65,10 @@ def dask_settings(data_dir: Path, scheduler: str, **overrides: Any) -> Settings:
     return Settings(**(values | overrides))
 
 
-def make_app(settings: Settings) -> FastAPI:
-    app = create_app(settings)
-    if not any(getattr(route, "path", "").startswith("/v1/sweeps") for route in app.routes):
-        app.include_router(sweeps.router)
-    return app
-
-
 @asynccontextmanager
 async def running_api(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app with its lifespan entered (migrated, supervisor on Dask) and a client on it."""
-    app = make_app(settings)
+    app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=transport, base_url=BASE_URL, timeout=60.0

@@ -28,7 +28,6 @@ from api_helpers import (  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.db import Database  # noqa: E402
 from service.migrate import upgrade_to_head  # noqa: E402
-from service.routes import sweeps  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
@@ -48,8 +47,6 @@ async def api(postgres_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncCli
     upgrade_to_head(database.engine)
     database.dispose()
     app = create_app(settings)
-    if not any(getattr(route, "path", "").startswith("/v1/sweeps") for route in app.routes):
-        app.include_router(sweeps.router)
     assert app.state.database.engine.dialect.name == "postgresql"
     async with running_app(app), client(app) as http:
         yield http

@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 
 from service.app import create_app
 from service.models import EpochRecord, Job
-from service.routes import sweeps
 from service.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -22,14 +21,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path, max_queued_jobs_per_owner=6)
-
-
-@pytest.fixture
-def app(settings: Settings) -> FastAPI:
-    app = create_app(settings)
-    if not any(getattr(route, "path", "").startswith("/v1/sweeps") for route in app.routes):
-        app.include_router(sweeps.router)
-    return app
 
 
 async def job_count(app: FastAPI) -> int:
@@ -177,8 +168,6 @@ async def test_regression_sweeps_rank_by_lowest_validation_loss(
 async def test_another_owner_cannot_see_a_sweep(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, api_keys="alice:key-a,bob:key-b")
     app = create_app(settings)
-    if not any(getattr(route, "path", "").startswith("/v1/sweeps") for route in app.routes):
-        app.include_router(sweeps.router)
     async with app.router.lifespan_context(app), client(app, key="key-a") as alice, \
             client(app, key="key-b") as bob:
         dataset = await create_dataset(alice)
