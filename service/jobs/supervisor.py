@@ -6,18 +6,15 @@ jobs while it has room; every `heartbeat_seconds` renew our leases and settle jo
 expired (their supervisor is gone): resumed from their checkpoint while attempts remain, else failed
 `worker_lost`. Training itself never runs here — only bookkeeping, so the API stays responsive.
 
-Instance ids are "host:pid:token". At start-up a running job leased by a process on this host that
-no longer exists (e.g. the server was killed) is settled at once instead of waiting for its lease.
+At start-up a running job leased by a process of this host that no longer exists (e.g. the server
+was killed) is settled at once instead of waiting for its lease (see instance.py).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -35,11 +32,12 @@ from service.jobs.executor import (
     Finished,
     Lost,
 )
+from service.jobs.instance import instance_is_dead, new_instance_id
 from service.jobs.local import LocalExecutor
 from service.models import utcnow
 from service.settings import Settings
 
-__all__ = ["JobSupervisor", "make_executor", "new_instance_id"]
+__all__ = ["JobSupervisor", "make_executor"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,28 +45,6 @@ ExecutorFactory = Callable[[Settings, DatasetLoader], Executor] | None
 
 HEALTHY_LOOP_SECONDS = 30.0  # a loop iteration older than this means the thread is stuck
 FINISH_RETRIES = 5  # an outcome that failed to commit (database briefly unavailable) is retried
-
-
-def new_instance_id() -> str:
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _instance_is_dead(instance_id: str | None, *, me: str) -> bool:
-    """True when the instance was a process on this host that is gone (or whose pid is now ours)."""
-    host, _, rest = (instance_id or "").partition(":")
-    pid_text = rest.partition(":")[0]
-    if instance_id == me or host != socket.gethostname()[:40] or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def make_executor(settings: Settings, load_dataset: DatasetLoader) -> Executor:
@@ -100,6 +76,7 @@ class JobSupervisor:
         self._attempt_started: dict[str, float] = {}  # job id → monotonic start of this attempt
         self._stop_intent: dict[str, str] = {}  # job id → "cancel" | "timeout" | "abandon"
         self._last_loop = time.monotonic()
+        self._next_poll = self._next_heartbeat = 0.0  # monotonic times the steps are due
 
     # --- public interface ------------------------------------------------------------------------
 
@@ -130,23 +107,30 @@ class JobSupervisor:
     def _run(self) -> None:
         self.executor.start()
         self._guarded(self._recover_dead_instances)
-        next_poll = next_heartbeat = 0.0
         while not self._stopping.is_set():
-            self._last_loop = now = time.monotonic()
-            timeout = max(0.0, min(next_poll, next_heartbeat) - now)
-            for event in self.executor.poll(timeout):
-                self._handle(event)
-            now = time.monotonic()
-            if self._woken.is_set() or now >= next_poll:
-                self._woken.clear()
-                self._guarded(self._pass_cancels)
-                self._guarded(self._claim_while_room)
-                next_poll = now + self.settings.poll_seconds
-            if now >= next_heartbeat:
-                self._guarded(self._heartbeat)
-                next_heartbeat = now + self.settings.heartbeat_seconds
-            self._enforce_wall_time()
+            try:
+                self._iterate()
+            except Exception:  # never let the thread die: nobody else would settle our jobs
+                logger.exception("job supervisor loop failed; going on in a second")
+                self._stopping.wait(1.0)
         self._shutdown()
+
+    def _iterate(self) -> None:
+        """Wait for events until the next due step, commit them, then run the due steps."""
+        self._last_loop = now = time.monotonic()
+        timeout = max(0.0, min(self._next_poll, self._next_heartbeat) - now)
+        for event in self.executor.poll(timeout):
+            self._handle(event)
+        now = time.monotonic()
+        if self._woken.is_set() or now >= self._next_poll:
+            self._woken.clear()
+            self._guarded(self._pass_cancels)
+            self._guarded(self._claim_while_room)
+            self._next_poll = now + self.settings.poll_seconds
+        if now >= self._next_heartbeat:
+            self._guarded(self._heartbeat)
+            self._next_heartbeat = now + self.settings.heartbeat_seconds
+        self._enforce_wall_time()
 
     def _guarded(self, step: Callable[[], None]) -> None:
         """Run one bookkeeping step; a database hiccup is logged and retried on the next round."""
@@ -157,7 +141,7 @@ class JobSupervisor:
 
     def _shutdown(self) -> None:
         running = self.executor.running()
-        self.executor.close()
+        self._guarded(self.executor.close)
         try:
             with self.database.write() as session:
                 store.release_jobs(session, worker_id=self.instance_id, job_ids=running)
@@ -244,7 +228,7 @@ class JobSupervisor:
         """At start-up: jobs left running by a process of this host that is gone resume now."""
         with self.database.write() as session:
             for job_id, owner in store.running_jobs_by_worker(session):
-                if _instance_is_dead(owner, me=self.instance_id):
+                if instance_is_dead(owner, me=self.instance_id):
                     self._settle_lost(session, job_id, worker_id=owner,
                                       detail=f"its server process ({owner}) is gone")
 
