@@ -171,6 +171,7 @@ def test_a_job_whose_worker_keeps_dying_fails_worker_lost(run_supervisor):
     assert "lost 2 times" in job.error
 
 
+@pytest.mark.slow
 def test_a_sigkilled_worker_process_is_noticed_and_its_job_resumes(run_supervisor):
     new_database, start = run_supervisor
     database = new_database(workers=1)
@@ -236,6 +237,7 @@ def test_a_job_beyond_the_worker_memory_cap_fails_resource_exhausted(run_supervi
     assert wait_for_status(database, fine, "succeeded", "failed").status == "succeeded"
 
 
+@pytest.mark.slow
 def test_stop_requeues_running_jobs_and_the_next_supervisor_resumes_them(run_supervisor):
     new_database, start = run_supervisor
     database = new_database(workers=1)
