@@ -78,8 +78,9 @@ def _run(conn: Connection, message: Message, cache: DatasetCache, cancel: Event,
     header = message.header
     job_id = header["job_id"]
     try:
-        arrays = cache.arrays_for(header["datasets"], message.blobs)
         payload = {**header, "resume_from": message.blobs.get("checkpoint")}
+        arrays = cache.arrays_for(header["datasets"], message.blobs)
+        message.blobs.clear()  # the dataset bytes are decoded now; don't hold them during training
         result = run(
             payload,
             arrays,
