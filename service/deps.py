@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 
@@ -12,10 +12,11 @@ from service import crud
 from service.auth import OwnerDep
 from service.db import Database
 from service.models import Dataset, Job, Model
-from service.problems import NotFound
+from service.problems import NotFound, Unprocessable, field_error
 from service.settings import Settings
 
 __all__ = [
+    "closed_query",
     "DatabaseDep",
     "DatasetDep",
     "JobDep",
@@ -76,6 +77,25 @@ def pagination(
 
 
 PageDep = Annotated[Pagination, Depends(pagination)]
+
+
+def closed_query(*names: str) -> Any:
+    """A route dependency refusing query parameters the route does not take (`?limt=5` is a 422)."""
+    allowed = frozenset(names)
+
+    def check(request: Request, _owner: OwnerDep) -> None:  # after authentication: 401 first
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            raise Unprocessable(
+                f"unknown query parameter(s) {unknown}; this route takes {sorted(allowed)}",
+                errors=[
+                    field_error(["query", name], "unknown query parameter") for name in unknown
+                ],
+            )
+
+    return Depends(check)
+
+
 IdPath = Annotated[str, Path(min_length=1, max_length=64)]
 
 

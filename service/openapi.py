@@ -22,19 +22,33 @@ __all__ = [
 ]
 
 REF_TEMPLATE = "#/components/schemas/{model}"
-# Errors every authenticated route can answer with (the middleware adds 400/403/413/415 too).
+# Errors every authenticated route can answer with.
 AUTH_ERRORS = (401,)
+# What service.middleware answers before a route runs: 400 for a foreign Host (or an unreadable
+# body); on requests with a body also 403 (foreign Origin), 413 (too big), 415 (media type).
+MIDDLEWARE_ERRORS = (400,)
+BODY_MIDDLEWARE_ERRORS = (400, 403, 413, 415)
+
+
+def _problem(status: int) -> dict[str, Any]:
+    return {
+        "description": HTTPStatus(status).phrase,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` entries documenting each status as a problem document."""
-    return {
-        status: {
-            "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
-        for status in sorted({*AUTH_ERRORS, *statuses})
-    }
+    return {status: _problem(status) for status in sorted({*AUTH_ERRORS, *statuses})}
+
+
+def _add_middleware_errors(schema: dict[str, Any]) -> None:
+    for operations in schema.get("paths", {}).values():
+        for method, operation in operations.items():
+            has_body = method in ("post", "put", "patch", "delete")
+            responses = operation.setdefault("responses", {})
+            for status in BODY_MIDDLEWARE_ERRORS if has_body else MIDDLEWARE_ERRORS:
+                responses.setdefault(str(status), _problem(status))
 
 
 def links(**targets: tuple[str, str]) -> dict[str, Any]:
@@ -108,6 +122,7 @@ def install_openapi(app: FastAPI, extra_models: Sequence[type[BaseModel]]) -> No
                 for name, definition in model_schema.pop("$defs", {}).items():
                     components.setdefault(name, definition)
                 components.setdefault(model.__name__, model_schema)
+            _add_middleware_errors(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

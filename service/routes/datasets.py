@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from service import crud
 from service.auth import OwnerDep
 from service.dataset_upload import read_dataset_request, store_dataset_upload
-from service.deps import DatabaseDep, DatasetDep, PageDep, SettingsDep
+from service.deps import DatabaseDep, DatasetDep, PageDep, SettingsDep, closed_query
 from service.idempotency import IdempotencyKeyHeader
 from service.openapi import dataset_request_body, error_responses, links
 from service.problems import Conflict
@@ -53,7 +53,12 @@ async def create_dataset(
     return dataset_out(dataset)
 
 
-@router.get("", operation_id="list_datasets", responses=error_responses(422))
+@router.get(
+    "",
+    operation_id="list_datasets",
+    responses=error_responses(422),
+    dependencies=[closed_query("limit", "offset")],
+)
 def list_datasets(owner: OwnerDep, database: DatabaseDep, page: PageDep) -> Page[DatasetOut]:
     """List your datasets, newest first."""
     with database.read() as session:

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service import crud
 from service.auth import OwnerDep
-from service.deps import DatabaseDep, JobDep, PageDep, SettingsDep, WakeSupervisorDep
+from service.deps import DatabaseDep, JobDep, PageDep, SettingsDep, WakeSupervisorDep, closed_query
 from service.idempotency import IdempotencyKeyHeader
 from service.job_submission import submit_job
 from service.openapi import error_responses, links
@@ -56,7 +56,12 @@ async def create_job(
     return job_out(job, model_id=None)
 
 
-@router.get("", operation_id="list_jobs", responses=error_responses(422))
+@router.get(
+    "",
+    operation_id="list_jobs",
+    responses=error_responses(422),
+    dependencies=[closed_query("limit", "offset", "status")],
+)
 def list_jobs(
     owner: OwnerDep,
     database: DatabaseDep,
@@ -81,7 +86,10 @@ def get_job(job: JobDep, database: DatabaseDep) -> JobOut:
 
 
 @router.get(
-    "/{job_id}/metrics", operation_id="get_job_metrics", responses=error_responses(404, 422)
+    "/{job_id}/metrics",
+    operation_id="get_job_metrics",
+    responses=error_responses(404, 422),
+    dependencies=[closed_query("limit", "offset")],
 )
 def get_job_metrics(job: JobDep, database: DatabaseDep, page: PageDep) -> Page[MetricsRow]:
     """One metrics row per finished epoch, in epoch order."""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from service import crud, inference
 from service.auth import OwnerDep
-from service.deps import DatabaseDep, ModelDep, PageDep, RawBodyDep, SettingsDep
+from service.deps import DatabaseDep, ModelDep, PageDep, RawBodyDep, SettingsDep, closed_query
 from service.model_access import EngineModelDep, evaluation_data, gradient_data, parse_body
 from service.model_inputs import feature_matrix
 from service.model_schemas import (
@@ -34,7 +34,12 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 NPZ_MEDIA_TYPE = "application/octet-stream"
 
 
-@router.get("", operation_id="list_models", responses=error_responses(422))
+@router.get(
+    "",
+    operation_id="list_models",
+    responses=error_responses(422),
+    dependencies=[closed_query("limit", "offset")],
+)
 def list_models(owner: OwnerDep, database: DatabaseDep, page: PageDep) -> Page[ModelOut]:
     """List your trained models, newest first."""
     with database.read() as session:
@@ -96,6 +101,7 @@ def evaluate(
 @router.get(
     "/{model_id}/weights",
     operation_id="get_weights",
+    dependencies=[closed_query("format")],
     responses={
         200: {
             "description": "An .npz of plain numeric arrays (allow_pickle=False), or JSON.",

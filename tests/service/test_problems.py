@@ -85,3 +85,9 @@ async def test_overlong_ids_are_422_and_traversal_ids_404(api: httpx.AsyncClient
         response = await api.get(f"/v1/datasets/{bad}")
         assert response.status_code == 404
         assert "root:" not in response.text
+
+
+async def test_unknown_query_parameters_are_422(api: httpx.AsyncClient) -> None:
+    problem = assert_problem(await api.get("/v1/jobs", params={"limt": 5}), 422, "limt")
+    assert problem["errors"][0]["loc"] == ["query", "limt"]
+    assert (await api.get("/v1/jobs", params={"limit": 5, "status": "queued"})).status_code == 200
