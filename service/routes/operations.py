@@ -58,7 +58,9 @@ def _checks(request: Request) -> dict[str, CheckResult]:
 
 
 @router.get(
-    "/readyz", operation_id="readyz", response_model=Readiness,
+    "/readyz",
+    operation_id="readyz",
+    response_model=Readiness,
     responses={503: error_responses(503)[503]},
 )
 def readyz(request: Request) -> Readiness | Response:
