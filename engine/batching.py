@@ -47,8 +47,7 @@ def _chunks(X: Array, rows: Array | None) -> Iterator[Array]:
     n_rows = X.shape[0] if rows is None else rows.shape[0]
     for start in range(0, n_rows, STATS_CHUNK_ROWS):
         stop = min(start + STATS_CHUNK_ROWS, n_rows)
-        chunk = X[start:stop] if rows is None else np.take(X, rows[start:stop], axis=0)
-        yield chunk.astype(np.float64, copy=False)
+        yield X[start:stop] if rows is None else np.take(X, rows[start:stop], axis=0)
 
 
 def feature_moments(X: Array, rows: Array | None = None) -> FeatureMoments:
@@ -59,14 +58,14 @@ def feature_moments(X: Array, rows: Array | None = None) -> FeatureMoments:
     maximum = np.full(n_features, -np.inf, dtype=np.float64)
     n_rows = 0
     for chunk in _chunks(X, rows):
-        total += chunk.sum(axis=0)
-        np.minimum(minimum, chunk.min(axis=0), out=minimum)
-        np.maximum(maximum, chunk.max(axis=0), out=maximum)
+        total += chunk.sum(axis=0, dtype=np.float64)  # float64 accumulation, no float64 copy
+        np.minimum(minimum, chunk.min(axis=0), out=minimum, casting="unsafe")
+        np.maximum(maximum, chunk.max(axis=0), out=maximum, casting="unsafe")
         n_rows += chunk.shape[0]
     mean = total / max(n_rows, 1)
     squares = np.zeros(n_features, dtype=np.float64)
     for chunk in _chunks(X, rows):
-        deviation = np.subtract(chunk, mean)
+        deviation = np.subtract(chunk, mean, dtype=np.float64)
         squares += np.square(deviation, out=deviation).sum(axis=0)
     return FeatureMoments(mean, np.sqrt(squares / max(n_rows, 1)), minimum, maximum)
 
