@@ -105,6 +105,9 @@ def prepare_data(
         val_rows = np.arange(X_val.shape[0], dtype=np.intp)
         return TrainingData(X, y, all_rows, X_val, y_val, val_rows, n_classes,
                             feature_moments(X))
+    if not 0.0 < float(validation) < 1.0:
+        raise DataError(f"validation must be a fraction in (0, 1) or an (X, y) pair, "
+                        f"not {validation}")
     train_rows, val_rows = split_rows(X.shape[0], float(validation), split_rng)
     if train_rows.size == 0:
         raise DataError(f"a validation split of {validation} leaves no training rows")

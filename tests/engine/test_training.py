@@ -315,6 +315,12 @@ def test_non_finite_inputs_are_rejected() -> None:
         train(_spec(), X, y, task="classification")
 
 
+def test_a_validation_fraction_must_lie_between_0_and_1() -> None:
+    X, y = _blobs()
+    with pytest.raises(DataError, match="fraction"):
+        train(_spec(), X, y, task="classification", validation=1.5)
+
+
 def test_mismatched_lengths_are_rejected() -> None:
     X, y = _blobs()
     with pytest.raises(DataError, match="rows"):
