@@ -1,16 +1,16 @@
 """The training spec: a closed data schema for networks, losses, optimizers and training settings.
 
 Parsed and validated once, here. The service reuses these models for its request bodies and its
-OpenAPI schema. Every name is matched against a fixed registry of literals; nothing in a spec is ever
-resolved to Python code (no getattr, no import): an unknown key or name is an error that lists the
-valid choices.
+OpenAPI schema. Every name is matched against a fixed registry of literals; nothing in a spec is
+ever resolved to Python code (no getattr, no import): an unknown key or name is an error that
+lists the valid choices.
 
 Glossary: M_l is the width of layer l, M_0 the number of input features, K the maxout pieces.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -121,10 +121,8 @@ ACTIVATION_ALIASES: dict[str, dict[str, Any]] = {
 }
 
 ActivationSpec = Annotated[
-    Union[
-        Identity, Logistic, Tanh, HardLogistic, HardTanh, ReLU, LeakyReLU, PReLU, Softplus, ELU,
-        Swish, GELU, Softmax,
-    ],
+    Identity | Logistic | Tanh | HardLogistic | HardTanh | ReLU | LeakyReLU | PReLU | Softplus
+    | ELU | Swish | GELU | Softmax,
     Field(discriminator="name"),
 ]
 ACTIVATION_NAMES: tuple[str, ...] = (
@@ -167,14 +165,14 @@ class DenseLayer(_Closed):
 
 
 class MaxoutLayer(_Closed):
-    """a_i = max_k (w_ik · a + b_ik): K linear pieces per unit; W has shape (units, pieces, fan_in)."""
+    """a_i = max_k (w_ik · a + b_ik): K linear pieces per unit; W is (units, pieces, fan_in)."""
 
     type: Literal["maxout"] = "maxout"
     units: int = Field(ge=1, le=1_000_000)
     pieces: int = Field(2, ge=2, le=64)
 
 
-LayerSpec = Annotated[Union[DenseLayer, MaxoutLayer], Field(discriminator="type")]
+LayerSpec = Annotated[DenseLayer | MaxoutLayer, Field(discriminator="type")]
 
 INITIALIZER_NAMES: tuple[str, ...] = (
     "auto", "xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "lecun_uniform",
@@ -182,7 +180,8 @@ INITIALIZER_NAMES: tuple[str, ...] = (
 )
 INITIALIZER_ALIASES: dict[str, str] = {
     "xavier": "xavier_uniform", "glorot": "xavier_uniform", "glorot_uniform": "xavier_uniform",
-    "glorot_normal": "xavier_normal", "he": "he_normal", "kaiming": "he_normal", "lecun": "lecun_normal",
+    "glorot_normal": "xavier_normal", "he": "he_normal", "kaiming": "he_normal",
+    "lecun": "lecun_normal",
 }
 InitializerName = Literal[
     "auto", "xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "lecun_uniform",
@@ -193,7 +192,7 @@ InitializerName = Literal[
 class NetworkSpec(_Closed):
     """Layers from the first hidden layer to the output layer; the input width comes from the data.
 
-    `init: "auto"` uses He (normal) for ReLU-family and maxout layers and Xavier (uniform) otherwise.
+    `init: "auto"` uses He (normal) for ReLU-family and maxout layers, Xavier (uniform) otherwise.
     """
 
     layers: list[LayerSpec] = Field(min_length=1, max_length=1024)
@@ -205,7 +204,9 @@ class NetworkSpec(_Closed):
         if isinstance(data, dict) and isinstance(data.get("layers"), list):
             # "type" may be omitted for dense layers, as in most specs people write by hand.
             layers = [
-                {"type": "dense", **layer} if isinstance(layer, dict) and "type" not in layer else layer
+                {"type": "dense", **layer}
+                if isinstance(layer, dict) and "type" not in layer
+                else layer
                 for layer in data["layers"]
             ]
             data = {**data, "layers": layers}
@@ -260,7 +261,7 @@ class CosineSchedule(_Closed):
 
 
 ScheduleSpec = Annotated[
-    Union[StepSchedule, ExponentialSchedule, CosineSchedule], Field(discriminator="name")
+    StepSchedule | ExponentialSchedule | CosineSchedule, Field(discriminator="name")
 ]
 
 LearningRate = Annotated[float, Field(gt=0.0, le=1e3)]
@@ -315,7 +316,7 @@ class AdamSpec(_Closed):
 
 
 OptimizerSpec = Annotated[
-    Union[SGDSpec, MomentumSpec, NesterovSpec, AdaGradSpec, RMSpropSpec, AdamSpec],
+    SGDSpec | MomentumSpec | NesterovSpec | AdaGradSpec | RMSpropSpec | AdamSpec,
     Field(discriminator="name"),
 ]
 OPTIMIZER_NAMES: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
@@ -338,7 +339,7 @@ class TrainingSpec(_Closed):
     loss: Literal["cross_entropy", "mse"] | None = Field(
         None, description="Default: cross_entropy for classification, mse for regression."
     )
-    optimizer: OptimizerSpec = Field(default_factory=SGDSpec)
+    optimizer: OptimizerSpec = SGDSpec()
     batch_size: int = Field(32, ge=1, le=1_000_000)
     epochs: int = Field(10, ge=1, le=1_000_000)
     l2: float = Field(0.0, ge=0.0, le=1e3, description="λ in ½λ‖W‖²_F; biases are not penalised.")
@@ -358,7 +359,8 @@ def layer_shapes(network: NetworkSpec, n_inputs: int) -> list[dict[str, tuple[in
     fan_in = n_inputs
     for layer in network.layers:
         if isinstance(layer, MaxoutLayer):
-            shapes.append({"W": (layer.units, layer.pieces, fan_in), "b": (layer.units, layer.pieces)})
+            w_shape = (layer.units, layer.pieces, fan_in)
+            shapes.append({"W": w_shape, "b": (layer.units, layer.pieces)})
         else:
             entry: dict[str, tuple[int, ...]] = {"W": (layer.units, fan_in), "b": (layer.units,)}
             act = layer.activation
