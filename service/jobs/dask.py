@@ -7,7 +7,7 @@ own event loop beside it. Each attempt is one task running `dask_worker.run_atte
 - datasets are scattered once per sha256 (broadcast to the workers present, copied worker-to-worker
   to those that join later) and the future is reused by every job on the same data;
 - progress comes back as it happens: the worker logs each epoch on this client's topic
-  (`log_event` → `subscribe_topic`) and puts the epoch's checkpoint on the attempt's Queue;
+  (`log_event` → `subscribe_topic`), its checkpoint inside when small, else on the attempt's Queue;
 - cancel sets the attempt's `distributed.Event`, which the task reads between mini-batches
   (`Future.cancel` cannot stop a running task);
 - a worker that dies mid-task makes the scheduler rerun the task, which notices and returns at once;
@@ -251,7 +251,9 @@ class DaskExecutor(Executor):
             attempt.worker, attempt.pid = message.get("worker"), message.get("pid")
             return None
         checkpoint = None
-        if message.get("checkpoint"):
+        if message.get("checkpoint") == "inline":
+            checkpoint = bytes(message["checkpoint_bytes"])
+        elif message.get("checkpoint") == "queued":
             checkpoint = self._take_checkpoint(attempt)
         return Epoch(attempt.job_id, message["report"], checkpoint)
 

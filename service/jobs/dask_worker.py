@@ -4,12 +4,11 @@ Runs on worker machines, which have the package but no database: it imports nump
 task.py) and distributed, nothing else of the service. Plain data comes in (the job header, the
 dataset npz bytes the executor scattered, the resume checkpoint) and goes out:
 
-- each epoch: its checkpoint bytes are put on the attempt's `distributed.Queue` first, then the
-  report (metrics, diagnostics, findings) is logged on the API's topic with `Worker.log_event`.
-  The put is acknowledged before the event leaves: when the API sees epoch N, checkpoint N waits.
-  Checkpoints take the queue rather than the event because the scheduler keeps the last ~1000
-  events of every topic in memory — megabytes of weights each — while a queue item is dropped as
-  soon as the API takes it;
+- each epoch: the report (metrics, diagnostics, findings) is logged on the API's topic with
+  `Worker.log_event`, with the checkpoint inside when it is small. The scheduler keeps the last
+  ~1000 events of every topic in memory, so a big checkpoint (megabytes of weights) goes to the
+  attempt's `distributed.Queue` instead, whose items are dropped as soon as the API takes them.
+  The put is acknowledged before the event leaves: when the API sees epoch N, checkpoint N waits;
 - the outcome is the task's return value, which the API gathers straight from the worker.
 
 Cancellation is cooperative: `should_stop` reads the attempt's `distributed.Event`, at most every
@@ -39,11 +38,14 @@ from threadpoolctl import threadpool_limits
 from service.jobs.protocol import arrays_from_npz
 from service.jobs.task import run_job
 
-__all__ = ["STOP_CHECK_SECONDS", "Channels", "run_attempt"]
+__all__ = ["INLINE_CHECKPOINT_BYTES", "STOP_CHECK_SECONDS", "Channels", "run_attempt"]
 
 logger = logging.getLogger(__name__)
 
 STOP_CHECK_SECONDS = 0.2
+# Checkpoints up to this size ride in the epoch event itself (no extra round trips); the scheduler
+# keeps at most ~1000 events per topic, so that bounds what it holds for us at ~64 MiB.
+INLINE_CHECKPOINT_BYTES = 64 * 1024
 DECODED_DATASETS_KEPT = 2  # per worker process: the arrays of the last datasets, by sha256
 
 
@@ -117,25 +119,30 @@ class _StopFlag:
 
 
 class _Reporter:
-    """run_job's `report` callback: checkpoint to the queue, then the report to the API's topic."""
+    """run_job's `report` callback: the epoch's report (and a small checkpoint) to the API's topic;
+    a big checkpoint to the attempt's queue first."""
 
     def __init__(self, header: dict[str, Any], channels: Channels, stop: _StopFlag) -> None:
         self._ids = {"job_id": header["job_id"], "attempt": header["attempt"]}
         self._channels = channels
-        self._queue = Queue(channels.checkpoints)
+        self._queue: Queue | None = None  # created on the first big checkpoint
         self._stop = stop
 
     def __call__(self, report: dict[str, Any]) -> None:
         checkpoint = report.pop("checkpoint", None)
-        # A stopped attempt's checkpoint would wait in the queue for a reader that never comes.
-        has_checkpoint = checkpoint is not None and not self._stop.read_now()
-        if has_checkpoint:
+        message = {"kind": "epoch", **self._ids, "report": report, "checkpoint": None}
+        if checkpoint is not None and len(checkpoint) <= INLINE_CHECKPOINT_BYTES:
+            message |= {"checkpoint": "inline", "checkpoint_bytes": checkpoint}
+        elif checkpoint is not None and not self._stop.read_now():
+            # (A stopped attempt's checkpoint would wait for a reader that never comes.)
+            self._queue = self._queue or Queue(self._channels.checkpoints)
             self._queue.put(checkpoint)
-        message = {"kind": "epoch", **self._ids, "report": report, "checkpoint": has_checkpoint}
+            message["checkpoint"] = "queued"
         get_worker().log_event(self._channels.topic, message)
 
     def close(self) -> None:
-        self._queue.close()
+        if self._queue is not None:
+            self._queue.close()
 
 
 def _blas_limits(blas_threads: int | None) -> AbstractContextManager[Any]:

@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 from dask_helpers import blobs_npz, wait_until
+from distributed import Client
 
 from engine.model import Model
 from service.jobs.dask import DaskExecutor
+from service.jobs.dask_worker import INLINE_CHECKPOINT_BYTES
 from service.jobs.executor import Epoch, ExecutorEvent, Failed, Finished, JobPayload, Lost
 from service.settings import Settings
 
@@ -33,9 +35,9 @@ class Loader:
 
 
 def payload(job_id: str, sha256: str, *, epochs: int, attempt: int = 1,
-            resume_from: bytes | None = None, batch_size: int = 16) -> JobPayload:
+            resume_from: bytes | None = None, batch_size: int = 16, units: int = 32) -> JobPayload:
     spec = {
-        "network": {"layers": [{"units": 32, "activation": "tanh"},
+        "network": {"layers": [{"units": units, "activation": "tanh"},
                                {"units": 3, "activation": "softmax"}]},
         "optimizer": {"name": "sgd", "learning_rate": 0.05}, "batch_size": batch_size,
         "epochs": epochs, "seed": 7,
@@ -97,6 +99,23 @@ def test_job_trains_and_reports_each_epoch_with_its_checkpoint(make_executor: An
     assert finished.model is not None
     assert Model.from_bytes(finished.model).predict(np.zeros((2, 8))).shape == (2,)
     assert executor.running() == set()
+
+
+def test_big_checkpoints_travel_by_queue_which_is_freed_afterwards(
+    make_executor: Any, dask_scheduler: str
+) -> None:
+    dataset = blobs_npz(7)
+    executor = make_executor(Loader(dataset))
+    executor.submit(payload("q1", dataset[1], epochs=3, units=2048))
+    events = collect(executor, concluded("q1"))
+    sizes = [len(e.checkpoint or b"") for e in events if isinstance(e, Epoch)]
+    assert len(sizes) == 3 and min(sizes) > INLINE_CHECKPOINT_BYTES
+    assert isinstance(outcome(events, "q1"), Finished)
+    with Client(dask_scheduler, set_as_default=False) as client:
+        queues = client.run_on_scheduler(
+            lambda dask_scheduler: sorted(dask_scheduler.extensions["queues"].queues)
+        )
+    assert not [name for name in queues if "q1" in name]
 
 
 def test_dataset_used_by_three_jobs_reaches_the_cluster_once(make_executor: Any) -> None:
