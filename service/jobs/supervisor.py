@@ -302,7 +302,7 @@ class JobSupervisor:
             self._finish(job_id, "cancelled", stop_reason="cancelled")
         elif intent == "timeout":
             limit = self.settings.job_wall_time_seconds
-            self._finish(job_id, "failed", failure_reason="timed_out", stop_reason="cancelled",
+            self._finish(job_id, "failed", failure_reason="timed_out",
                          error=f"the job ran longer than its wall-time limit of {limit:g} s; train "
                                "fewer epochs or a smaller network, or raise "
                                "FEEDFORWARD_JOB_WALL_TIME_SECONDS")
