@@ -1,6 +1,6 @@
 """Sweep benchmark (issue 5): 8 digits-sized jobs × 20 epochs, three ways, side by side.
 
-    .venv/bin/python bench/sweep.py [--rounds 3] [--epochs 20]
+    .venv/bin/python bench/sweep.py [--repetitions 3] [--epochs 20]  # → bench/results/sweep.md
 
 - **sequential**: the 8 jobs one after another in one fresh process (`run_job`, 1 BLAS thread);
 - **local**: `POST /v1/sweeps` on a uvicorn server with 2 local worker processes (1 BLAS thread
@@ -125,7 +125,7 @@ def report(times: dict[str, list[float]], overheads: dict[str, dict[str, Any]],
                      for label, measured in overheads.items()]
     return "\n".join([
         "# Sweep benchmark", "",
-        f"`python bench/sweep.py --rounds {args.rounds} --epochs {args.epochs}`", "",
+        f"`python bench/sweep.py --repetitions {args.repetitions} --epochs {args.epochs}`", "",
         *machine_description(), "",
         f"8 jobs (grid {GRID}), UCI digits 64-64-10 tanh/softmax, batch 32, {args.epochs} epochs, "
         "validation split 0.2, diagnostics and a checkpoint every epoch.", "",
@@ -140,10 +140,11 @@ def report(times: dict[str, list[float]], overheads: dict[str, dict[str, Any]],
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--overhead-samples", type=int, default=8)
     parser.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--name", default="sweep", help="report file name (without .md)")
     args = parser.parse_args(argv)
     from distributed import LocalCluster
 
@@ -151,12 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
         dashboard_address=None,
     ) as cluster:
-        times = run_rounds(args.rounds, args.epochs, cluster.scheduler_address, Path(tmp))
+        times = run_rounds(args.repetitions, args.epochs, cluster.scheduler_address, Path(tmp))
         overheads = measure_overheads(cluster.scheduler_address, Path(tmp),
                                       samples=args.overhead_samples)
     text = report(times, overheads, args)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "sweep.md").write_text(text)
+    (args.out_dir / f"{args.name}.md").write_text(text, encoding="utf-8")
     print(text)
     return 0
 
