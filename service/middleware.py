@@ -45,6 +45,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     )
     app.add_middleware(
         MediaTypeGuard,
+        router=app.router,
         default={JSON_MEDIA_TYPE},
         by_route={UPLOAD_ROUTE: {JSON_MEDIA_TYPE, *UPLOAD_MEDIA_TYPES}},
     )

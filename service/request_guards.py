@@ -20,6 +20,7 @@ from collections.abc import Collection, Mapping
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.problems import problem_response
@@ -107,23 +108,29 @@ class OriginGuard:
 
 
 class MediaTypeGuard:
-    """415 unless a request body has one of the media types its route reads."""
+    """415 unless a request body has one of the media types its route reads.
+
+    Only requests the router would serve are checked, so a method a path does not serve still gets
+    the router's 405 and an unknown path its 404.
+    """
 
     def __init__(
         self,
         app: ASGIApp,
         *,
+        router: Router,
         default: Collection[str],
         by_route: Mapping[tuple[str, str], Collection[str]],
     ) -> None:
         self.app = app
+        self.router = router
         self.default = frozenset(default)
         self.by_route = {route: frozenset(types) for route, types in by_route.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             headers = Headers(scope=scope)
-            if _has_body(headers):
+            if _has_body(headers) and self._served(scope):
                 accepted = self.by_route.get((scope["method"], scope["path"]), self.default)
                 media_type = headers.get("content-type", "").split(";")[0].strip().lower()
                 if media_type not in accepted:
@@ -131,6 +138,9 @@ class MediaTypeGuard:
                     await _reject(scope, receive, send, 415, detail)
                     return
         await self.app(scope, receive, send)
+
+    def _served(self, scope: Scope) -> bool:
+        return any(route.matches(scope)[0] is Match.FULL for route in self.router.routes)
 
 
 def _has_body(headers: Headers) -> bool:

@@ -290,3 +290,11 @@ def test_security_headers_are_on_answers_and_refusals():
     ):
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_methods_a_path_does_not_serve_get_405_not_415():
+    app, calls = stand_in_app()
+    text = {"Content-Type": "text/plain"}
+    assert request(app, "PUT", "/v1/jobs", content=b"x", headers=text).status_code == 405
+    assert request(app, "POST", "/v1/nothing", content=b"x", headers=text).status_code == 404
+    assert calls == []
