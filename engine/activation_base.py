@@ -46,7 +46,9 @@ class Activation:
         """upstream ← upstream ⊙ f′(z): turns ∂L/∂a into ∂L/∂z in place."""
         np.multiply(upstream, self.derivative(z, a, out=scratch), out=upstream)
 
-    def param_gradient(self, z: Array, a: Array, upstream: Array, out: Array) -> Array:
+    def param_gradient(
+        self, z: Array, a: Array, upstream: Array, out: Array | None = None
+    ) -> Array:
         raise NotImplementedError(f"{self.name} has no learned parameter")
 
     @property

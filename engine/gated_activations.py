@@ -47,7 +47,9 @@ class Swish(Activation):
         out += s
         return out
 
-    def param_gradient(self, z: Array, a: Array, upstream: Array, out: Array) -> Array:
+    def param_gradient(
+        self, z: Array, a: Array, upstream: Array, out: Array | None = None
+    ) -> Array:
         s = self._sigmoid_of_beta_z(z)
         d_beta = np.subtract(1, s, dtype=z.dtype)
         d_beta *= a   # z s (1 − s)

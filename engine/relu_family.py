@@ -79,7 +79,9 @@ class PReLU(_PiecewiseLinear):
         out += self.gamma
         return out
 
-    def param_gradient(self, z: Array, a: Array, upstream: Array, out: Array) -> Array:
+    def param_gradient(
+        self, z: Array, a: Array, upstream: Array, out: Array | None = None
+    ) -> Array:
         negative_part = np.minimum(z, 0, dtype=z.dtype)
         negative_part *= upstream
         return np.sum(negative_part, axis=0, out=out)
