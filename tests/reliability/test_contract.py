@@ -15,17 +15,10 @@ import pytest
 import schemathesis
 from conftest import make_app
 from hypothesis import HealthCheck, settings
-from reliability_helpers import ALICE, strict_json
+from reliability_helpers import ALICE
+from schemathesis_hooks import strict_json_body  # registers the A5 check
 
 pytestmark = pytest.mark.slow
-
-
-@schemathesis.check
-def strict_json_body(ctx, response, case) -> None:
-    """A5: a JSON body parses with a parser that refuses NaN and Infinity."""
-    content_type = response.headers.get("content-type", [""])[0]
-    if "json" in content_type and response.content:
-        strict_json(response.content)
 
 
 # Built at collection: schemathesis' lazy `from_fixture` fails under pytest 9 (no `_nodeid`).
@@ -44,3 +37,12 @@ schema.config.update(headers=ALICE)  # declared, so negative cases may drop it k
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_openapi_document(case):
     case.call_and_validate()
+
+
+def test_the_strict_json_check_fires_on_non_finite_tokens():
+    class NaNResponse:
+        headers = {"content-type": ["application/json"]}
+        content = b'{"loss": NaN}'
+
+    with pytest.raises(AssertionError, match="NaN"):
+        strict_json_body(None, NaNResponse(), None)
