@@ -53,18 +53,27 @@ def log(message: str) -> None:
 def run_sequential(epochs: int) -> float:
     command = [sys.executable, "-m", "bench._sweep_child", json.dumps({"epochs": epochs})]
     completed = subprocess.run(  # noqa: S603 - fixed interpreter and module, JSON argument
-        command, cwd=ROOT, env=child_environment(1), capture_output=True, text=True, timeout=900,
+        command,
+        cwd=ROOT,
+        env=child_environment(1),
+        capture_output=True,
+        text=True,
+        timeout=900,
         check=False,
     )
     for line in completed.stdout.splitlines():
         if line.startswith(RESULT_MARKER):
-            return float(json.loads(line[len(RESULT_MARKER):])["seconds"])
+            return float(json.loads(line[len(RESULT_MARKER) :])["seconds"])
     raise RuntimeError(f"sequential baseline failed:\n{completed.stderr[-3000:]}")
 
 
 def service_env(data_dir: Path, **settings: str) -> dict[str, str]:
-    env = {"FEEDFORWARD_DATA_DIR": str(data_dir), "FEEDFORWARD_WORKERS": "2",
-           "FEEDFORWARD_BLAS_THREADS": "1", "FEEDFORWARD_LOG_LEVEL": "WARNING"}
+    env = {
+        "FEEDFORWARD_DATA_DIR": str(data_dir),
+        "FEEDFORWARD_WORKERS": "2",
+        "FEEDFORWARD_BLAS_THREADS": "1",
+        "FEEDFORWARD_LOG_LEVEL": "WARNING",
+    }
     return env | {f"FEEDFORWARD_{key.upper()}": value for key, value in settings.items()}
 
 
@@ -93,49 +102,79 @@ def time_sweep(http: httpx.Client, dataset_id: str, epochs: int) -> float:
 
 def run_rounds(rounds: int, epochs: int, scheduler: str, tmp: Path) -> dict[str, list[float]]:
     local = Server("service.app:app", service_env(tmp / "local"), tmp / "local.log", "/readyz")
-    dask = Server("service.app:app",
-                  service_env(tmp / "dask", executor="dask", dask_scheduler=scheduler),
-                  tmp / "dask.log", "/readyz")
+    dask = Server(
+        "service.app:app",
+        service_env(tmp / "dask", executor="dask", dask_scheduler=scheduler),
+        tmp / "dask.log",
+        "/readyz",
+    )
     times: dict[str, list[float]] = {"sequential": [], "local": [], "dask": []}
-    with local, dask, httpx.Client(base_url=local.url, timeout=60) as to_local, \
-            httpx.Client(base_url=dask.url, timeout=60) as to_dask:
+    with (
+        local,
+        dask,
+        httpx.Client(base_url=local.url, timeout=60) as to_local,
+        httpx.Client(base_url=dask.url, timeout=60) as to_dask,
+    ):
         clients = {"local": to_local, "dask": to_dask}
         datasets = {label: upload_digits(http) for label, http in clients.items()}
         for label, http in clients.items():  # warm-up: imports, first scatter, model caches
             time_sweep(http, datasets[label], 1)
         for repetition in range(rounds):
-            order = list(times)[repetition % 3:] + list(times)[:repetition % 3]
+            order = list(times)[repetition % 3 :] + list(times)[: repetition % 3]
             for label in order:
-                seconds = (run_sequential(epochs) if label == "sequential"
-                           else time_sweep(clients[label], datasets[label], epochs))
+                seconds = (
+                    run_sequential(epochs)
+                    if label == "sequential"
+                    else time_sweep(clients[label], datasets[label], epochs)
+                )
                 times[label].append(seconds)
                 log(f"  [{repetition + 1}/{rounds}] {label}: {seconds:.2f} s")
     return times
 
 
-def report(times: dict[str, list[float]], overheads: dict[str, dict[str, Any]],
-           args: argparse.Namespace) -> str:
+def report(
+    times: dict[str, list[float]], overheads: dict[str, dict[str, Any]], args: argparse.Namespace
+) -> str:
     rows = [["sequential, one process", spread(times["sequential"]), "1", "—"]]
     for label in ("local", "dask"):
         ratios = [a / b for a, b in zip(times[label], times["sequential"], strict=True)]
         median_ratio = sorted(ratios)[len(ratios) // 2]
-        rows.append([f"{label} backend, 2 workers", spread(times[label]), spread(ratios),
-                     f"≤ {TARGET_RATIO}× — {verdict(median_ratio, TARGET_RATIO, at_least=False)}"])
-    overhead_rows = [[label, spread(measured["warm"]), f"{measured['cold']:.3f}"]
-                     for label, measured in overheads.items()]
-    return "\n".join([
-        "# Sweep benchmark", "",
-        f"`python bench/sweep.py --repetitions {args.repetitions} --epochs {args.epochs}`", "",
-        *machine_description(), "",
-        f"8 jobs (grid {GRID}), UCI digits 64-64-10 tanh/softmax, batch 32, {args.epochs} epochs, "
-        "validation split 0.2, diagnostics and a checkpoint every epoch.", "",
-        markdown_table(["run", "seconds, median [min–max]", "÷ sequential (paired)", "target"],
-                       rows), "",
-        "Overhead per job, submission → first epoch report minus that epoch's training time "
-        "(idle executor, 1-epoch jobs; cold = first job, which also sends the dataset):", "",
-        markdown_table(["executor", "warm seconds, median [min–max]", "cold seconds"],
-                       overhead_rows), "",
-    ])
+        rows.append(
+            [
+                f"{label} backend, 2 workers",
+                spread(times[label]),
+                spread(ratios),
+                f"≤ {TARGET_RATIO}× — {verdict(median_ratio, TARGET_RATIO, at_least=False)}",
+            ]
+        )
+    overhead_rows = [
+        [label, spread(measured["warm"]), f"{measured['cold']:.3f}"]
+        for label, measured in overheads.items()
+    ]
+    return "\n".join(
+        [
+            "# Sweep benchmark",
+            "",
+            f"`python bench/sweep.py --repetitions {args.repetitions} --epochs {args.epochs}`",
+            "",
+            *machine_description(),
+            "",
+            f"8 jobs (grid {GRID}), UCI digits 64-64-10 tanh/softmax, batch 32, "
+            f"{args.epochs} epochs, validation split 0.2, diagnostics and checkpoint every epoch.",
+            "",
+            markdown_table(
+                ["run", "seconds, median [min–max]", "÷ sequential (paired)", "target"], rows
+            ),
+            "",
+            "Overhead per job, submission → first epoch report minus that epoch's training time "
+            "(idle executor, 1-epoch jobs; cold = first job, which also sends the dataset):",
+            "",
+            markdown_table(
+                ["executor", "warm seconds, median [min–max]", "cold seconds"], overhead_rows
+            ),
+            "",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,13 +187,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from distributed import LocalCluster
 
-    with tempfile.TemporaryDirectory(prefix="feedforward-sweep-") as tmp, LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster:
+    with (
+        tempfile.TemporaryDirectory(prefix="feedforward-sweep-") as tmp,
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+    ):
         times = run_rounds(args.repetitions, args.epochs, cluster.scheduler_address, Path(tmp))
-        overheads = measure_overheads(cluster.scheduler_address, Path(tmp),
-                                      samples=args.overhead_samples)
+        overheads = measure_overheads(
+            cluster.scheduler_address, Path(tmp), samples=args.overhead_samples
+        )
     text = report(times, overheads, args)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{args.name}.md").write_text(text, encoding="utf-8")

@@ -23,9 +23,15 @@ TIMEOUT_SECONDS = 120.0
 
 def _payload(index: int, sha256: str) -> JobPayload:
     spec = sweep_payloads(epochs=1)[index % 8]
-    return JobPayload(job_id=f"overhead-{index}", attempt=1, spec=spec["spec"],
-                      task="classification", n_classes=10, validation_split=0.2,
-                      datasets={"train": sha256})
+    return JobPayload(
+        job_id=f"overhead-{index}",
+        attempt=1,
+        spec=spec["spec"],
+        task="classification",
+        n_classes=10,
+        validation_split=0.2,
+        datasets={"train": sha256},
+    )
 
 
 def _one_job(executor: Executor, payload: JobPayload) -> float:
@@ -62,8 +68,11 @@ def measure_overheads(scheduler: str, tmp: Path, *, samples: int) -> dict[str, d
     def load(_sha256: str) -> bytes:
         return data
 
-    settings = Settings(data_dir=tmp, executor="dask", dask_scheduler=scheduler, workers=2,
-                        blas_threads=1)
+    settings = Settings(
+        data_dir=tmp, executor="dask", dask_scheduler=scheduler, workers=2, blas_threads=1
+    )
     local = LocalExecutor(workers=1, blas_threads=1, memory_bytes=None, load_dataset=load)
-    return {"local": _measure(local, sha256, samples),
-            "dask": _measure(DaskExecutor(settings, load_dataset=load), sha256, samples)}
+    return {
+        "local": _measure(local, sha256, samples),
+        "dask": _measure(DaskExecutor(settings, load_dataset=load), sha256, samples),
+    }

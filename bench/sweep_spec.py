@@ -18,9 +18,13 @@ GRID = {"optimizer.learning_rate": [0.1, 0.05, 0.02, 0.01], "seed": [1, 2]}
 def base_body(dataset_id: str, *, epochs: int) -> dict[str, Any]:
     """64-64-10 tanh/softmax on UCI digits, batch 32, a 20 % validation split."""
     return {
-        "dataset_id": dataset_id, "validation": {"split": 0.2}, "batch_size": 32, "epochs": epochs,
-        "network": {"layers": [{"units": 64, "activation": "tanh"},
-                               {"units": 10, "activation": "softmax"}]},
+        "dataset_id": dataset_id,
+        "validation": {"split": 0.2},
+        "batch_size": 32,
+        "epochs": epochs,
+        "network": {
+            "layers": [{"units": 64, "activation": "tanh"}, {"units": 10, "activation": "softmax"}]
+        },
         "optimizer": {"name": "sgd", "learning_rate": 0.1},
     }
 
@@ -38,7 +42,14 @@ def sweep_payloads(*, epochs: int) -> list[dict[str, Any]]:
         spec.pop("dataset_id"), spec.pop("validation")
         spec["optimizer"] = {"name": "sgd", "learning_rate": learning_rate}
         spec["seed"] = seed
-        payloads.append({"job_id": f"bench-{learning_rate}-{seed}", "spec": spec,
-                         "task": "classification", "n_classes": 10, "validation_split": 0.2,
-                         "metadata": {}})
+        payloads.append(
+            {
+                "job_id": f"bench-{learning_rate}-{seed}",
+                "spec": spec,
+                "task": "classification",
+                "n_classes": 10,
+                "validation_split": 0.2,
+                "metadata": {},
+            }
+        )
     return payloads

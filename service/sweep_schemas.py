@@ -27,11 +27,13 @@ class SweepCreate(ClosedBody):
 
     base: JobCreate = Field(description="A job body, as for POST /v1/jobs.")
     grid: dict[str, list[Any]] | None = Field(
-        None, description="Dotted path → list of values; one job per combination.",
+        None,
+        description="Dotted path → list of values; one job per combination.",
         examples=[GRID_EXAMPLE],
     )
     points: list[dict[str, Any]] | None = Field(
-        None, description="Override objects (dotted path → value); one job each.",
+        None,
+        description="Override objects (dotted path → value); one job each.",
         examples=[POINTS_EXAMPLE],
     )
 

@@ -62,8 +62,9 @@ def create_sweep(database: Database, settings: Settings, *, owner: str, body: Sw
     """Expand the sweep, check every point like a job submission, and queue them all (or none)."""
     base = body.base.model_dump(mode="json", exclude_unset=True)
     try:
-        points = expand_sweep(base, grid=body.grid, points=body.points,
-                              max_points=settings.max_queued_jobs_per_owner)
+        points = expand_sweep(
+            base, grid=body.grid, points=body.points, max_points=settings.max_queued_jobs_per_owner
+        )
     except SweepError as exc:
         raise Unprocessable(exc.detail, errors=exc.errors) from exc
     located = [_locate(body, points, index) for index in range(len(points))]
@@ -91,16 +92,18 @@ def _validated(where: _Located) -> JobCreate:
     try:
         return JobCreate.model_validate(where.point.body)
     except ValidationError as exc:
-        errors = [field_error([*where.loc, *error["loc"]], error["msg"], type=error["type"])
-                  for error in exc.errors(include_url=False, include_context=False,
-                                          include_input=False)]
-        field = ".".join(str(part) for part in errors[0]["loc"][len(where.loc):])
+        errors = [
+            field_error([*where.loc, *error["loc"]], error["msg"], type=error["type"])
+            for error in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        field = ".".join(str(part) for part in errors[0]["loc"][len(where.loc) :])
         detail = f"{where.label}: {field}: {errors[0]['msg']}"
         raise Unprocessable(detail, errors=errors) from exc
 
 
-def _checked_job(session: Session, settings: Settings, owner: str, body: JobCreate,
-                 where: _Located) -> Job:
+def _checked_job(
+    session: Session, settings: Settings, owner: str, body: JobCreate, where: _Located
+) -> Job:
     """One point through the job submission checks; its 404/422 is re-located at the point."""
     try:
         return create_checked_job(session, settings, owner=owner, body=body)
@@ -126,8 +129,10 @@ def metric_for_task(task: str) -> SweepMetric:
 def sweep_jobs(session: Session, *, sweep: Sweep, metric: SweepMetric) -> list[SweepJobRow]:
     """The sweep's jobs, best first by `metric` over all their epochs; jobs without it last."""
     query = (
-        select(Job, Model.id).outerjoin(Model, Model.job_id == Job.id)
-        .where(Job.sweep_id == sweep.id).order_by(Job.created_at, Job.id)
+        select(Job, Model.id)
+        .outerjoin(Model, Model.job_id == Job.id)
+        .where(Job.sweep_id == sweep.id)
+        .order_by(Job.created_at, Job.id)
     )
     rows = session.execute(query).all()
     best = _best_per_job(session, [job.id for job, _ in rows], metric)
@@ -150,14 +155,20 @@ def _best_per_job(
     column = getattr(EpochRecord, metric)
     order = column.desc() if metric == "val_accuracy" else column.asc()
     ranked = (
-        select(EpochRecord.job_id, EpochRecord.epoch, column.label("value"),
-               func.row_number().over(partition_by=EpochRecord.job_id,
-                                      order_by=(order, EpochRecord.epoch)).label("place"))
+        select(
+            EpochRecord.job_id,
+            EpochRecord.epoch,
+            column.label("value"),
+            func.row_number()
+            .over(partition_by=EpochRecord.job_id, order_by=(order, EpochRecord.epoch))
+            .label("place"),
+        )
         .where(EpochRecord.job_id.in_(job_ids), column.is_not(None))
         .subquery()
     )
-    rows = session.execute(select(ranked.c.job_id, ranked.c.epoch, ranked.c.value)
-                           .where(ranked.c.place == 1)).all()
+    rows = session.execute(
+        select(ranked.c.job_id, ranked.c.epoch, ranked.c.value).where(ranked.c.place == 1)
+    ).all()
     return {job_id: BestMetric(float(value), int(epoch)) for job_id, epoch, value in rows}
 
 
@@ -172,4 +183,3 @@ def status_counts(rows: Sequence[SweepJobRow]) -> dict[str, int]:
     for row in rows:
         counts[row.job.status] = counts.get(row.job.status, 0) + 1
     return counts
-

@@ -31,6 +31,7 @@ from typing import Any
 
 from distributed import Client, Event, Future, Queue
 
+from service.jobs.dask_datasets import ScatteredDatasets
 from service.jobs.dask_worker import Channels, run_attempt
 from service.jobs.executor import (
     DatasetLoader,
@@ -55,7 +56,6 @@ CHECKPOINT_WAIT_SECONDS = 30.0  # it is queued before its epoch event leaves the
 RESULT_WAIT_SECONDS = 120.0
 UNSTARTED_CANCEL_SECONDS = 3.0  # a cancelled attempt still waiting for a worker is dropped
 UNRESPONSIVE_CANCEL_SECONDS = 60.0  # a started attempt that ignores its cancel flag is given up
-IDLE_DATASETS_KEPT = 4  # datasets no job uses stay scattered, most recent first
 
 
 @dataclass
@@ -82,7 +82,6 @@ class DaskExecutor(Executor):
         self._address = settings.dask_scheduler
         self._size = settings.workers
         self._blas_threads = settings.blas_threads
-        self._load_dataset = load_dataset
         self._topic = f"feedforward-progress-{uuid.uuid4().hex}"
         self._client: Client | None = None
         self._subscribed_to: str | None = None  # id of the scheduler that has our subscription
@@ -90,8 +89,7 @@ class DaskExecutor(Executor):
         self._cluster_threads = (0, 0.0)  # (count, monotonic time it was read)
         self._inbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._attempts: dict[str, _Attempt] = {}
-        self._datasets: dict[str, Future[Any]] = {}  # sha256 → scattered bytes, least recent first
-        self.scatter_count = 0  # datasets sent to the cluster, for tests and metrics
+        self._datasets = ScatteredDatasets(load_dataset)
 
     # --- connection ------------------------------------------------------------------------------
 
@@ -165,24 +163,42 @@ class DaskExecutor(Executor):
     def interrupt(self) -> None:
         self._inbox.put(None)
 
+    @property
+    def scatter_count(self) -> int:
+        """How many times a dataset was sent to the cluster (tests check it stays once per sha)."""
+        return self._datasets.scatter_count
+
     def job_workers(self) -> dict[str, dict[str, Any]]:
         """Where each started job runs: {"worker", "pid", "attempt"}; for tests and operators."""
         attempts = list(self._attempts.values())  # a snapshot: the supervisor's thread mutates it
-        return {a.job_id: {"worker": a.worker, "pid": a.pid, "attempt": a.attempt}
-                for a in attempts if a.worker is not None}
+        return {
+            a.job_id: {"worker": a.worker, "pid": a.pid, "attempt": a.attempt}
+            for a in attempts
+            if a.worker is not None
+        }
 
     def submit(self, job: JobPayload) -> None:
         client = self._require_client()
         channels = Channels.for_attempt(self._topic, job.job_id, job.attempt)
         self._stop_earlier_attempts(client, job)
-        blobs = {sha: self._dataset_future(client, sha) for sha in set(job.datasets.values())}
+        blobs = {sha: self._datasets.future(client, sha) for sha in set(job.datasets.values())}
+        # Our reference keeps the checkpoint queue alive until we have read it; the worker's
+        # goes when its task ends, maybe before we get there.
         checkpoints = Queue(channels.checkpoints, client=client)
         future = client.submit(
-            run_attempt, job.header(), job.resume_from, blobs, channels, self._blas_threads,
-            key=f"feedforward-job-{job.job_id}-{job.attempt}", pure=False, retries=0,
+            run_attempt,
+            job.header(),
+            job.resume_from,
+            blobs,
+            channels,
+            self._blas_threads,
+            key=f"feedforward-job-{job.job_id}-{job.attempt}",
+            pure=False,
+            retries=0,
         )
-        self._attempts[job.job_id] = _Attempt(job.job_id, job.attempt, channels, future,
-                                              checkpoints, frozenset(blobs))
+        self._attempts[job.job_id] = _Attempt(
+            job.job_id, job.attempt, channels, future, checkpoints, frozenset(blobs)
+        )
         future.add_done_callback(
             lambda done, ids=(job.job_id, job.attempt): self._inbox.put(("done", *ids, done))
         )
@@ -206,27 +222,6 @@ class DaskExecutor(Executor):
             pass
         events = [event for item in items if (event := self._to_event(item)) is not None]
         return events + self._give_up_on_stuck_cancels()
-
-    # --- datasets --------------------------------------------------------------------------------
-
-    def _dataset_future(self, client: Client, sha256: str) -> Future[Any]:
-        """The scattered bytes of a dataset: sent once, reused while the cluster keeps them."""
-        future = self._datasets.pop(sha256, None)
-        if future is None or future.status != "finished":
-            key = f"feedforward-dataset-{sha256}-{uuid.uuid4().hex[:8]}"
-            data = self._load_dataset(sha256)
-            future = client.scatter({key: data}, broadcast=True, hash=False)[key]
-            self.scatter_count += 1
-        self._datasets[sha256] = future  # most recently used last
-        self._forget_idle_datasets()
-        return future
-
-    def _forget_idle_datasets(self) -> None:
-        """Drop the least recently used datasets no running job needs; the cluster frees them."""
-        in_use = set().union(*(a.datasets for a in self._attempts.values()))
-        idle = [sha for sha in self._datasets if sha not in in_use]
-        for sha in idle[: max(0, len(idle) - IDLE_DATASETS_KEPT)]:
-            del self._datasets[sha]
 
     # --- messages and outcomes -------------------------------------------------------------------
 
@@ -313,7 +308,10 @@ class DaskExecutor(Executor):
         self._quietly(lambda: Event(attempt.channels.started, client=client).clear())
         if not keep_cancel:
             self._quietly(lambda: Event(attempt.channels.cancel, client=client).clear())
-        self._forget_idle_datasets()
+        self._datasets.forget_idle(self._datasets_in_use())
+
+    def _datasets_in_use(self) -> set[str]:
+        return set().union(*(attempt.datasets for attempt in self._attempts.values()))
 
     def _require_client(self) -> Client:
         if not self._connect() or self._client is None:

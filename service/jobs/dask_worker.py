@@ -61,8 +61,12 @@ class Channels:
     @classmethod
     def for_attempt(cls, topic: str, job_id: str, attempt: int) -> Channels:
         suffix = f"{job_id}-{attempt}"
-        return cls(topic, f"feedforward-cancel-{suffix}", f"feedforward-started-{suffix}",
-                   f"feedforward-checkpoints-{suffix}")
+        return cls(
+            topic,
+            f"feedforward-cancel-{suffix}",
+            f"feedforward-started-{suffix}",
+            f"feedforward-checkpoints-{suffix}",
+        )
 
 
 class _DecodedDatasets:
@@ -156,10 +160,16 @@ def _announce_start(header: dict[str, Any], channels: Channels) -> bool:
         return False
     started.set()
     worker = get_worker()
-    worker.log_event(channels.topic, {
-        "kind": "start", "job_id": header["job_id"], "attempt": header["attempt"],
-        "pid": os.getpid(), "worker": worker.address,
-    })
+    worker.log_event(
+        channels.topic,
+        {
+            "kind": "start",
+            "job_id": header["job_id"],
+            "attempt": header["attempt"],
+            "pid": os.getpid(),
+            "worker": worker.address,
+        },
+    )
     return True
 
 

@@ -39,14 +39,20 @@ SweepDep = Annotated[Sweep, Depends(sweep_or_404)]
     status_code=202,
     operation_id="create_sweep",
     responses={
-        202: {"description": "The queued sweep; Location names it.",
-              "links": links(GetSweep=("get_sweep", "sweep_id"))},
+        202: {
+            "description": "The queued sweep; Location names it.",
+            "links": links(GetSweep=("get_sweep", "sweep_id")),
+        },
         **error_responses(404, 422, 429),
     },
 )
 async def create_sweep(
-    body: SweepCreate, response: Response, owner: OwnerDep, database: DatabaseDep,
-    settings: SettingsDep, wake_supervisor: WakeSupervisorDep,
+    body: SweepCreate,
+    response: Response,
+    owner: OwnerDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    wake_supervisor: WakeSupervisorDep,
 ) -> SweepOut:
     """Queue one job per grid combination or listed point; all of them, or none (422/429)."""
     sweep = await run_in_threadpool(
@@ -75,17 +81,27 @@ def _sweep_out(database: Database, sweep: Sweep) -> SweepOut:
         rows = sweep_store.sweep_jobs(session, sweep=sweep, metric=metric)
     jobs = [
         SweepJobOut(
-            id=row.job.id, status=row.job.status,  # type: ignore[arg-type]
-            overrides=row.job.overrides or {}, epoch=row.job.epoch, epochs=row.job.epochs,
+            id=row.job.id,
+            status=row.job.status,
+            overrides=row.job.overrides or {},
+            epoch=row.job.epoch,
+            epochs=row.job.epochs,
             best=row.best.value if row.best else None,
             best_epoch=row.best.epoch if row.best else None,
-            metrics=_latest_metrics(row.job.metrics), model_id=row.model_id,
+            metrics=_latest_metrics(row.job.metrics),
+            model_id=row.model_id,
             error=row.job.error,
         )
         for row in rows
     ]
     return SweepOut(
-        id=sweep.id, dataset_id=dataset_id, base=sweep.base, grid=finite_json(sweep.grid),
-        points=finite_json(sweep.points), metric=metric,
-        status_counts=sweep_store.status_counts(rows), jobs=jobs, created_at=sweep.created_at,
+        id=sweep.id,
+        dataset_id=dataset_id,
+        base=sweep.base,
+        grid=finite_json(sweep.grid),
+        points=finite_json(sweep.points),
+        metric=metric,
+        status_counts=sweep_store.status_counts(rows),
+        jobs=jobs,
+        created_at=sweep.created_at,
     )

@@ -15,7 +15,10 @@ N_WORKERS = 2
 @pytest.fixture(scope="session")
 def dask_cluster() -> Iterator[LocalCluster]:
     cluster = LocalCluster(
-        n_workers=N_WORKERS, threads_per_worker=1, processes=True, host="127.0.0.1",
+        n_workers=N_WORKERS,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
         dashboard_address=None,
     )
     try:

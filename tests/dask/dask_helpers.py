@@ -58,8 +58,13 @@ BASE_URL = "http://localhost"
 def dask_settings(data_dir: Path, scheduler: str, **overrides: Any) -> Settings:
     """Settings for an API whose jobs run on the test cluster: 2 at a time, fast bookkeeping."""
     values: dict[str, Any] = {
-        "data_dir": data_dir, "executor": "dask", "dask_scheduler": scheduler, "workers": 2,
-        "log_level": "WARNING", "heartbeat_seconds": 0.5, "lease_seconds": 5.0,
+        "data_dir": data_dir,
+        "executor": "dask",
+        "dask_scheduler": scheduler,
+        "workers": 2,
+        "log_level": "WARNING",
+        "heartbeat_seconds": 0.5,
+        "lease_seconds": 5.0,
         "poll_seconds": 0.05,
     }
     return Settings(**(values | overrides))
@@ -70,14 +75,16 @@ async def running_api(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
     """The app with its lifespan entered (migrated, supervisor on Dask) and a client on it."""
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=transport, base_url=BASE_URL, timeout=60.0
-    ) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url=BASE_URL, timeout=60.0) as http,
+    ):
         yield app, http
 
 
-async def eventually(condition: Callable[[], Awaitable[T | None]], *, timeout: float,
-                     what: str) -> T:
+async def eventually(
+    condition: Callable[[], Awaitable[T | None]], *, timeout: float, what: str
+) -> T:
     """Await `condition` until it returns something truthy; fail naming `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -99,10 +106,14 @@ async def upload_blobs(http: httpx.AsyncClient, seed: int, n_samples: int = 600)
 
 def job_body(dataset_id: str, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "dataset_id": dataset_id, "validation": {"split": 0.2},
-        "network": {"layers": [{"units": 32, "activation": "tanh"},
-                               {"units": 3, "activation": "softmax"}]},
-        "optimizer": {"name": "sgd", "learning_rate": 0.05}, "batch_size": 4, "epochs": 10,
+        "dataset_id": dataset_id,
+        "validation": {"split": 0.2},
+        "network": {
+            "layers": [{"units": 32, "activation": "tanh"}, {"units": 3, "activation": "softmax"}]
+        },
+        "optimizer": {"name": "sgd", "learning_rate": 0.05},
+        "batch_size": 4,
+        "epochs": 10,
         "seed": 7,
     }
     return body | overrides

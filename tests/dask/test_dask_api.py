@@ -60,7 +60,7 @@ async def test_sweep_points_train_in_parallel_on_both_workers_from_one_scatter(
     async with running_api(dask_settings(tmp_path, dask_scheduler)) as (app, http):
         dataset_id = await upload_blobs(http, 12, n_samples=SLOW_DATA)
         grid = {"optimizer.learning_rate": [0.05, 0.01], "seed": [1, 2]}
-        body = {"base": job_body(dataset_id, epochs=6), "grid": grid}
+        body = {"base": job_body(dataset_id, epochs=15), "grid": grid}
         sweep = (await http.post("/v1/sweeps", json=body)).json()
         executor = app.state.supervisor.executor
         workers: set[str] = set()

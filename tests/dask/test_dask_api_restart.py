@@ -26,8 +26,12 @@ pytestmark = [pytest.mark.dask, pytest.mark.slow, pytest.mark.live, pytest.mark.
 @pytest.fixture
 def dask_api(dask_scheduler: str, tmp_path: Path) -> Iterator[LiveServer]:
     """A uvicorn subprocess whose jobs run on the test cluster; stopped at teardown."""
-    settings = {**FAST_LIFECYCLE, "workers": 2, "executor": "dask",
-                "dask_scheduler": dask_scheduler}
+    settings = {
+        **FAST_LIFECYCLE,
+        "workers": 2,
+        "executor": "dask",
+        "dask_scheduler": dask_scheduler,
+    }
     server = LiveServer(tmp_path / "data", settings)
     try:
         yield server.start()
@@ -56,8 +60,11 @@ def test_killed_api_resubmits_queued_and_resumes_running_jobs_on_restart(
 ) -> None:
     with dask_api.client() as http:
         running, queued = submit_jobs(http)
-        wait_until(lambda: all(state(http, j)["epoch"] >= 3 for j in running), timeout=60,
-                   what="both long jobs to pass epoch 3")
+        wait_until(
+            lambda: all(state(http, j)["epoch"] >= 3 for j in running),
+            timeout=60,
+            what="both long jobs to pass epoch 3",
+        )
         assert state(http, queued)["status"] == "queued"
     dask_api.kill()
     dask_api.start()
@@ -69,13 +76,17 @@ def test_killed_api_resubmits_queued_and_resumes_running_jobs_on_restart(
         def all_finished() -> bool:
             for job_id in running:
                 progress[job_id].append(state(http, job_id)["epoch"])
-            return all(state(http, j)["status"] in ("succeeded", "failed", "cancelled")
-                       for j in [*running, queued])
+            return all(
+                state(http, j)["status"] in ("succeeded", "failed", "cancelled")
+                for j in [*running, queued]
+            )
 
         wait_until(all_finished, timeout=180, what="every job to finish after the restart")
         finals = {j: state(http, j) for j in [*running, queued]}
-        epochs = {j: [row["epoch"] for row in http.get(f"/v1/jobs/{j}/metrics").json()["items"]]
-                  for j in running}
+        epochs = {
+            j: [row["epoch"] for row in http.get(f"/v1/jobs/{j}/metrics").json()["items"]]
+            for j in running
+        }
     assert all(final["status"] == "succeeded" for final in finals.values()), finals
     assert [finals[j]["attempt"] for j in running] == [2, 2]
     assert finals[queued]["attempt"] == 1

@@ -34,17 +34,39 @@ class Loader:
         return self.blobs[sha256]
 
 
-def payload(job_id: str, sha256: str, *, epochs: int, attempt: int = 1,
-            resume_from: bytes | None = None, batch_size: int = 16, units: int = 32) -> JobPayload:
+def payload(
+    job_id: str,
+    sha256: str,
+    *,
+    epochs: int,
+    attempt: int = 1,
+    resume_from: bytes | None = None,
+    batch_size: int = 16,
+    units: int = 32,
+) -> JobPayload:
     spec = {
-        "network": {"layers": [{"units": units, "activation": "tanh"},
-                               {"units": 3, "activation": "softmax"}]},
-        "optimizer": {"name": "sgd", "learning_rate": 0.05}, "batch_size": batch_size,
-        "epochs": epochs, "seed": 7,
+        "network": {
+            "layers": [
+                {"units": units, "activation": "tanh"},
+                {"units": 3, "activation": "softmax"},
+            ]
+        },
+        "optimizer": {"name": "sgd", "learning_rate": 0.05},
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "seed": 7,
     }
-    return JobPayload(job_id=job_id, attempt=attempt, spec=spec, task="classification",
-                      n_classes=3, validation_split=0.2, datasets={"train": sha256},
-                      metadata={"job_id": job_id}, resume_from=resume_from)
+    return JobPayload(
+        job_id=job_id,
+        attempt=attempt,
+        spec=spec,
+        task="classification",
+        n_classes=3,
+        validation_split=0.2,
+        datasets={"train": sha256},
+        metadata={"job_id": job_id},
+        resume_from=resume_from,
+    )
 
 
 @pytest.fixture
@@ -52,8 +74,9 @@ def make_executor(dask_scheduler: str, tmp_path: Any) -> Iterator[Callable[[Load
     made: list[DaskExecutor] = []
 
     def make(loader: Loader) -> DaskExecutor:
-        settings = Settings(data_dir=tmp_path, executor="dask", dask_scheduler=dask_scheduler,
-                            workers=2)
+        settings = Settings(
+            data_dir=tmp_path, executor="dask", dask_scheduler=dask_scheduler, workers=2
+        )
         executor = DaskExecutor(settings, load_dataset=loader)
         executor.start()
         made.append(executor)
@@ -64,8 +87,9 @@ def make_executor(dask_scheduler: str, tmp_path: Any) -> Iterator[Callable[[Load
         executor.close()
 
 
-def collect(executor: DaskExecutor, done: Callable[[list[ExecutorEvent]], bool],
-            timeout: float = 60.0) -> list[ExecutorEvent]:
+def collect(
+    executor: DaskExecutor, done: Callable[[list[ExecutorEvent]], bool], timeout: float = 60.0
+) -> list[ExecutorEvent]:
     """Poll events until `done(events)` holds; fail after `timeout` seconds."""
     events: list[ExecutorEvent] = []
     deadline = time.monotonic() + timeout
@@ -76,9 +100,7 @@ def collect(executor: DaskExecutor, done: Callable[[list[ExecutorEvent]], bool],
 
 
 def concluded(job_id: str) -> Callable[[list[ExecutorEvent]], bool]:
-    return lambda events: any(
-        e.job_id == job_id and not isinstance(e, Epoch) for e in events
-    )
+    return lambda events: any(e.job_id == job_id and not isinstance(e, Epoch) for e in events)
 
 
 def outcome(events: list[ExecutorEvent], job_id: str) -> ExecutorEvent:
@@ -160,8 +182,9 @@ def test_killed_worker_job_resumes_from_its_checkpoint_and_matches_an_uninterrup
     assert isinstance(outcome(events, "k1"), Lost)
     last = max((e for e in events if isinstance(e, Epoch)), key=lambda e: e.report["epoch"])
 
-    executor.submit(payload("k1", dataset[1], epochs=20, batch_size=4, attempt=2,
-                            resume_from=last.checkpoint))
+    executor.submit(
+        payload("k1", dataset[1], epochs=20, batch_size=4, attempt=2, resume_from=last.checkpoint)
+    )
     resumed = collect(executor, concluded("k1"))
     resumed_epochs = [e.report["epoch"] for e in resumed if isinstance(e, Epoch)]
     assert resumed_epochs == list(range(last.report["epoch"] + 1, 21))
@@ -201,8 +224,9 @@ def test_an_exception_inside_the_task_fails_the_job_instead_of_losing_a_worker(
 
 
 def test_unreachable_scheduler_means_no_capacity_not_a_crash(tmp_path: Any) -> None:
-    settings = Settings(data_dir=tmp_path, executor="dask",
-                        dask_scheduler="tcp://127.0.0.1:9", workers=2)
+    settings = Settings(
+        data_dir=tmp_path, executor="dask", dask_scheduler="tcp://127.0.0.1:9", workers=2
+    )
     executor = DaskExecutor(settings, load_dataset=Loader())
     executor.start()  # tries once, for at most a few seconds
     started = time.monotonic()

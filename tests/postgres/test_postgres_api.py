@@ -100,14 +100,16 @@ async def check_model_endpoints(http: httpx.AsyncClient, model_id: str, dataset_
     evaluation = await http.post(f"/v1/models/{model_id}/evaluate", json={"dataset_id": dataset_id})
     assert evaluation.status_code == 200 and evaluation.json()["n_samples"] > 0
     targets = predicted["predictions"]
-    gradients = await http.post(f"/v1/models/{model_id}/gradients",
-                                json={"inputs": rows, "targets": targets, "full": True})
+    gradients = await http.post(
+        f"/v1/models/{model_id}/gradients", json={"inputs": rows, "targets": targets, "full": True}
+    )
     assert gradients.status_code == 200, gradients.text
     weights = await http.get(f"/v1/models/{model_id}/weights")
     with np.load(io.BytesIO(weights.content), allow_pickle=False) as arrays:  # bytea round trip
         assert arrays["W1"].shape == (8, 4) and arrays["W2"].shape == (3, 8)
-        as_json = (await http.get(f"/v1/models/{model_id}/weights",
-                                  params={"format": "json"})).json()
+        as_json = (
+            await http.get(f"/v1/models/{model_id}/weights", params={"format": "json"})
+        ).json()
         w1 = np.asarray(as_json["arrays"]["W1"], dtype=arrays["W1"].dtype)
         assert np.array_equal(w1, arrays["W1"])
     diagnostics = (await http.get(f"/v1/models/{model_id}/diagnostics")).json()
@@ -134,8 +136,10 @@ async def test_cancel_a_running_job_and_a_sweep_on_postgresql(api: httpx.AsyncCl
     assert (await finished(api, job["id"], timeout=30))["status"] == "cancelled"
     assert_problem(await api.post(f"/v1/jobs/{job['id']}/cancel"), 409)
 
-    sweep_body = {"base": job_body(dataset_id, epochs=2, validation={"split": 0.2}),
-                  "grid": {"seed": [1, 2]}}
+    sweep_body = {
+        "base": job_body(dataset_id, epochs=2, validation={"split": 0.2}),
+        "grid": {"seed": [1, 2]},
+    }
     sweep = (await api.post("/v1/sweeps", json=sweep_body)).json()
     for point in sweep["jobs"]:
         assert (await finished(api, point["id"]))["status"] == "succeeded"
@@ -150,8 +154,7 @@ async def test_owners_are_isolated_on_postgresql(postgres_url: str, tmp_path: Pa
     upgrade_to_head(database.engine)
     database.dispose()
     app: FastAPI = create_app(settings)
-    async with running_app(app), client(app, key="key-a") as alice, \
-            client(app, key="key-b") as bob:
+    async with running_app(app), client(app, key="key-a") as alice, client(app, key="key-b") as bob:
         dataset = await create_dataset(alice)
         assert_problem(await bob.get(f"/v1/datasets/{dataset['id']}"), 404)
         assert (await bob.get("/v1/datasets")).json()["total"] == 0

@@ -48,8 +48,14 @@ def test_feedforward_migrate_brings_an_empty_postgresql_database_to_head(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDFORWARD_")}
     env |= {"FEEDFORWARD_DATABASE_URL": postgres_url, "FEEDFORWARD_DATA_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "service.cli", "migrate"], cwd=REPO_ROOT,
-                            env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "service.cli", "migrate"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert database.engine.dialect.name == "postgresql"
     assert tables(database) == EXPECTED_TABLES
@@ -73,8 +79,10 @@ def test_models_and_migrations_do_not_drift_on_postgresql(database: Database) ->
 
 def test_datasets_checkpoints_and_weights_are_bytea(database: Database) -> None:
     upgrade_to_head(database.engine)
-    query = text("SELECT table_name || '.' || column_name FROM information_schema.columns "
-                 "WHERE table_schema = 'public' AND data_type = 'bytea'")
+    query = text(
+        "SELECT table_name || '.' || column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND data_type = 'bytea'"
+    )
     with database.engine.connect() as connection:
         binary = set(connection.execute(query).scalars())
     assert {"dataset_blobs.arrays", "checkpoints.state", "model_weights.data"} <= binary

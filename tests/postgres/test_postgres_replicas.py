@@ -50,8 +50,13 @@ def test_two_replicas_claim_fifty_jobs_and_none_runs_twice(
     y = (X[:, 0] > 0).astype(int).tolist()
     clients = [server.client() for server in replicas]
     dataset = clients[0].post("/v1/datasets", json={"X": X.tolist(), "y": y}).json()
-    body = {"dataset_id": dataset["id"], "epochs": 2, "batch_size": 16, "seed": 1,
-            "network": {"layers": [{"units": 4}, {"units": 2, "activation": "softmax"}]}}
+    body = {
+        "dataset_id": dataset["id"],
+        "epochs": 2,
+        "batch_size": 16,
+        "seed": 1,
+        "network": {"layers": [{"units": 4}, {"units": 2, "activation": "softmax"}]},
+    }
     ids = [clients[i % 2].post("/v1/jobs", json=body).json()["id"] for i in range(N_JOBS)]
 
     def all_done() -> bool:

@@ -32,8 +32,18 @@ def record_epochs(app: FastAPI, job_id: str, values: list[float | None], metric:
     """Write epoch rows as the supervisor would, with `metric` taking `values` epoch by epoch."""
     with app.state.database.write() as session:
         for epoch, value in enumerate(values, start=1):
-            session.add(EpochRecord(job_id=job_id, epoch=epoch, train_loss=1.0, learning_rate=0.1,
-                                    seconds=0.01, layers=[], findings=[], **{metric: value}))
+            session.add(
+                EpochRecord(
+                    job_id=job_id,
+                    epoch=epoch,
+                    train_loss=1.0,
+                    learning_rate=0.1,
+                    seconds=0.01,
+                    layers=[],
+                    findings=[],
+                    **{metric: value},
+                )
+            )
 
 
 async def test_grid_sweep_queues_one_job_per_combination(api: httpx.AsyncClient) -> None:
@@ -45,8 +55,9 @@ async def test_grid_sweep_queues_one_job_per_combination(api: httpx.AsyncClient)
     assert response.headers["location"] == f"/v1/sweeps/{sweep['id']}"
     assert sweep["metric"] == "val_accuracy" and sweep["status_counts"] == {"queued": 4}
     overrides = [job["overrides"] for job in sweep["jobs"]]
-    assert overrides == [{"optimizer.learning_rate": lr, "batch_size": bs}
-                         for lr in (0.1, 0.01) for bs in (8, 32)]
+    assert overrides == [
+        {"optimizer.learning_rate": lr, "batch_size": bs} for lr in (0.1, 0.01) for bs in (8, 32)
+    ]
     for job in sweep["jobs"]:
         stored = (await api.get(f"/v1/jobs/{job['id']}")).json()
         assert stored["sweep_id"] == sweep["id"] and stored["status"] == "queued"
@@ -58,10 +69,13 @@ async def test_grid_sweep_queues_one_job_per_combination(api: httpx.AsyncClient)
 
 async def test_points_override_layer_widths_and_activations(api: httpx.AsyncClient) -> None:
     dataset = await create_dataset(api)
-    points = [{"network.layers.0.units": 4, "network.layers.0.activation": "relu"},
-              {"network.layers.0.units": 16, "l2": 0.001, "seed": 3}]
-    sweep = (await api.post("/v1/sweeps", json={"base": job_body(dataset["id"]),
-                                                "points": points})).json()
+    points = [
+        {"network.layers.0.units": 4, "network.layers.0.activation": "relu"},
+        {"network.layers.0.units": 16, "l2": 0.001, "seed": 3},
+    ]
+    sweep = (
+        await api.post("/v1/sweeps", json={"base": job_body(dataset["id"]), "points": points})
+    ).json()
     specs = [(await api.get(f"/v1/jobs/{job['id']}")).json()["spec"] for job in sweep["jobs"]]
     assert [s["network"]["layers"][0]["units"] for s in specs] == [4, 16]
     assert specs[0]["network"]["layers"][0]["activation"] == {"name": "relu"}
@@ -110,17 +124,20 @@ async def test_sweep_on_an_unknown_dataset_is_404(api: httpx.AsyncClient) -> Non
     assert_problem(await api.post("/v1/sweeps", json=body), 404, "feedbeef")
 
 
-@pytest.mark.parametrize(("with_base", "rest"), [
-    (False, {"points": [{"seed": 1}]}),
-    (True, {"grid": {"dataset_id": ["a", "b"]}}),  # a sweep trains one dataset
-    (True, {"grid": {"seed": [1]}, "points": [{"seed": 2}]}),
-    (True, {}),
-    (True, {"grid": {"seed": []}}),
-    (True, {"points": []}),
-    (True, {"points": [{"network.layers.9.units": 3}]}),  # no such layer
-    (True, {"points": [{"optimizer..name": "adam"}]}),
-    (True, {"grid": {"seed": [1]}, "extra": True}),
-])
+@pytest.mark.parametrize(
+    ("with_base", "rest"),
+    [
+        (False, {"points": [{"seed": 1}]}),
+        (True, {"grid": {"dataset_id": ["a", "b"]}}),  # a sweep trains one dataset
+        (True, {"grid": {"seed": [1]}, "points": [{"seed": 2}]}),
+        (True, {}),
+        (True, {"grid": {"seed": []}}),
+        (True, {"points": []}),
+        (True, {"points": [{"network.layers.9.units": 3}]}),  # no such layer
+        (True, {"points": [{"optimizer..name": "adam"}]}),
+        (True, {"grid": {"seed": [1]}, "extra": True}),
+    ],
+)
 async def test_malformed_sweeps_are_422_and_create_nothing(
     api: httpx.AsyncClient, app: FastAPI, with_base: bool, rest: dict[str, Any]
 ) -> None:
@@ -134,8 +151,10 @@ async def test_get_ranks_by_best_validation_accuracy_jobs_without_it_last(
     api: httpx.AsyncClient, app: FastAPI
 ) -> None:
     dataset = await create_dataset(api)
-    body = {"base": job_body(dataset["id"], validation={"split": 0.2}),
-            "grid": {"seed": [1, 2, 3, 4]}}
+    body = {
+        "base": job_body(dataset["id"], validation={"split": 0.2}),
+        "grid": {"seed": [1, 2, 3, 4]},
+    }
     sweep = (await api.post("/v1/sweeps", json=body)).json()
     by_seed = {job["overrides"]["seed"]: job["id"] for job in sweep["jobs"]}
     record_epochs(app, by_seed[1], [0.5, 0.9, 0.8], "val_accuracy")
@@ -144,15 +163,20 @@ async def test_get_ranks_by_best_validation_accuracy_jobs_without_it_last(
     ranked = (await api.get(f"/v1/sweeps/{sweep['id']}")).json()["jobs"]
     assert [job["id"] for job in ranked] == [by_seed[2], by_seed[1], by_seed[3], by_seed[4]]
     assert [(job["best"], job["best_epoch"]) for job in ranked] == [
-        (0.95, 1), (0.9, 2), (None, None), (None, None)]
+        (0.95, 1),
+        (0.9, 2),
+        (None, None),
+        (None, None),
+    ]
 
 
 async def test_regression_sweeps_rank_by_lowest_validation_loss(
     api: httpx.AsyncClient, app: FastAPI
 ) -> None:
     rows = [[float(i), float(i % 3)] for i in range(40)]
-    dataset = (await upload_json(api, {"X": rows, "y": [0.5 * i for i in range(40)],
-                                       "task": "regression"})).json()
+    dataset = (
+        await upload_json(api, {"X": rows, "y": [0.5 * i for i in range(40)], "task": "regression"})
+    ).json()
     base = job_body(dataset["id"], validation={"split": 0.25}, loss="mse")
     base["network"]["layers"][1] = {"units": 1, "activation": "identity"}
     sweep = (await api.post("/v1/sweeps", json={"base": base, "grid": {"l2": [0.0, 0.1]}})).json()
@@ -162,14 +186,19 @@ async def test_regression_sweeps_rank_by_lowest_validation_loss(
     record_epochs(app, second, [1.5, 4.0], "val_loss")
     ranked = (await api.get(f"/v1/sweeps/{sweep['id']}")).json()["jobs"]
     assert [(job["id"], job["best"], job["best_epoch"]) for job in ranked] == [
-        (second, 1.5, 1), (first, 2.0, 2)]
+        (second, 1.5, 1),
+        (first, 2.0, 2),
+    ]
 
 
 async def test_another_owner_cannot_see_a_sweep(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, api_keys="alice:key-a,bob:key-b")
     app = create_app(settings)
-    async with app.router.lifespan_context(app), client(app, key="key-a") as alice, \
-            client(app, key="key-b") as bob:
+    async with (
+        app.router.lifespan_context(app),
+        client(app, key="key-a") as alice,
+        client(app, key="key-b") as bob,
+    ):
         dataset = await create_dataset(alice)
         body = {"base": job_body(dataset["id"]), "points": [{"seed": 1}]}
         sweep = (await alice.post("/v1/sweeps", json=body)).json()
