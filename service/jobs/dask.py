@@ -220,8 +220,16 @@ class DaskExecutor(Executor):
                 items += [item] if item is not None else []
         except queue.Empty:
             pass
-        events = [event for item in items if (event := self._to_event(item)) is not None]
+        events = [event for item in items if (event := self._guarded(item)) is not None]
         return events + self._give_up_on_stuck_cancels()
+
+    def _guarded(self, item: tuple[Any, ...]) -> ExecutorEvent | None:
+        """One item to an event; a malformed one (a worker of another version?) is logged."""
+        try:
+            return self._to_event(item)
+        except Exception:
+            logger.exception("ignoring a Dask message the executor cannot read: %.200r", item)
+            return None
 
     # --- messages and outcomes -------------------------------------------------------------------
 

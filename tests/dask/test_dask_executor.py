@@ -211,6 +211,16 @@ def test_a_later_attempt_stops_a_copy_left_running_by_a_dead_api(make_executor: 
     assert isinstance(outcome(collect(second, concluded("s1")), "s1"), Finished)
 
 
+def test_a_malformed_progress_message_is_skipped_and_the_job_goes_on(make_executor: Any) -> None:
+    dataset = blobs_npz(8)
+    executor = make_executor(Loader(dataset))
+    executor.submit(payload("m1", dataset[1], epochs=3))
+    executor._on_event((0.0, {"kind": "epoch", "job_id": "m1", "attempt": 1}))  # no report
+    events = collect(executor, concluded("m1"))
+    assert [e.report["epoch"] for e in events if isinstance(e, Epoch)] == [1, 2, 3]
+    assert isinstance(outcome(events, "m1"), Finished)
+
+
 def test_an_exception_inside_the_task_fails_the_job_instead_of_losing_a_worker(
     make_executor: Any,
 ) -> None:
