@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import expit
 
-from engine.errors import SpecError
+from engine.errors import DataError, SpecError
 
 __all__ = [
     "LOSSES",
@@ -67,6 +67,8 @@ class SoftmaxCrossEntropy(Loss):
         n_samples, n_classes = z.shape
         self._row_buffers(n_samples, n_classes, z.dtype)
         row_max, row_sum, target = self._row_max, self._row_sum, self._target_index
+        if n_samples and (y.min() < 0 or y.max() >= n_classes):  # else flat indices go astray
+            raise DataError(f"class indices must lie in 0..{n_classes - 1}")
         np.add(self._row_offsets, y, out=target)
         np.maximum.reduce(z, axis=1, keepdims=True, out=row_max)
         np.subtract(z, row_max, out=a)

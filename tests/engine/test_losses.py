@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.errors import SpecError
+from engine.errors import DataError, SpecError
 from engine.losses import (
     LOSSES,
     LogisticCrossEntropy,
@@ -129,3 +129,10 @@ def test_unusable_loss_and_output_pairs_are_spec_errors(
 ) -> None:
     with pytest.raises(SpecError):
         make_loss(loss, activation, units)
+
+
+@pytest.mark.parametrize("label", [3, -1])
+def test_softmax_cross_entropy_rejects_class_indices_out_of_range(label: int) -> None:
+    z = np.zeros((2, 3))
+    with pytest.raises(DataError, match=r"0\.\.2"):
+        value_and_delta(SoftmaxCrossEntropy(), z, np.array([0, label]))
