@@ -1,0 +1,125 @@
+"""A2 and A3 on loopback: health stays fast while every worker trains; overload beyond uvicorn's
+--limit-concurrency is answered 503 at once and the server recovers.
+
+A threaded httpx client is the load generator (no extra dependency). On 2 cores it competes with
+the server and the workers, which is the point: the thresholds hold on this machine class.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+from reliability_helpers import ALICE, ROOT, live_server, wait_until
+
+pytestmark = [pytest.mark.load, pytest.mark.live, pytest.mark.slow]
+
+N_WORKERS = 2
+MEASURE_SECONDS = 10.0
+HEALTH_CLIENTS = 2  # a probe and a monitor; more threads would measure the load generator
+
+
+def long_job(dataset_id: str) -> dict:
+    """Digits with one sample per step: about 2 epochs a second per worker, so each epoch's commit
+    is a realistic load on the API process (not dozens per second)."""
+    return {
+        "dataset_id": dataset_id,
+        "network": {"layers": [{"type": "dense", "units": 64, "activation": "tanh"},
+                               {"type": "dense", "units": 10, "activation": "softmax"}]},
+        "epochs": 5000, "batch_size": 1, "seed": 0,
+    }  # fmt: skip
+
+
+def hammer(base_url: str, path: str, until: float) -> tuple[list[float], list[str]]:
+    """GET `path` back to back until the deadline; (latencies, failures)."""
+    latencies, failures = [], []
+    with httpx.Client(base_url=base_url, timeout=5.0) as client:
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            try:
+                status = client.get(path).status_code
+            except httpx.HTTPError as exc:
+                failures.append(repr(exc))
+                continue
+            latencies.append(time.perf_counter() - started)
+            if status != 200:
+                failures.append(str(status))
+    return latencies, failures
+
+
+def test_health_stays_fast_while_every_worker_trains(tmp_path):
+    with live_server(tmp_path / "data", workers=str(N_WORKERS)) as server, server.client() as api:
+        digits = (ROOT / "examples" / "digits.csv").read_bytes()
+        dataset = api.post("/v1/datasets", files={"file": ("digits.csv", digits, "text/csv")})
+        jobs = [api.post("/v1/jobs", json=long_job(dataset.json()["id"])).json()["id"]
+                for _ in range(N_WORKERS)]  # fmt: skip
+
+        def all_training() -> bool:
+            states = [api.get(f"/v1/jobs/{job}").json() for job in jobs]
+            return all(s["status"] == "running" and (s["epoch"] or 0) >= 1 for s in states)
+
+        assert wait_until(all_training, timeout=60, interval=0.2)
+        until = time.monotonic() + MEASURE_SECONDS
+        with ThreadPoolExecutor(HEALTH_CLIENTS) as pool:
+            runs = list(pool.map(lambda _: hammer(server.base_url, "/healthz", until),
+                                 range(HEALTH_CLIENTS)))  # fmt: skip
+        assert all_training(), "the workers stopped training during the measurement"
+        for job in jobs:
+            assert api.post(f"/v1/jobs/{job}/cancel").status_code in (200, 202)
+    latencies = np.array([t for run, _ in runs for t in run])
+    failures = [f for _, run_failures in runs for f in run_failures]
+    assert failures == []
+    assert latencies.size > 100
+    assert np.percentile(latencies, 99) < 0.100, np.percentile(latencies, [50, 95, 99])
+
+
+def hold_connections(port: int, count: int) -> list[socket.socket]:
+    held = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        held.append(sock)
+    return held
+
+
+def test_overload_beyond_the_concurrency_limit_gets_503_at_once_and_recovers(tmp_path):
+    limit = 8
+    with live_server(tmp_path / "data", extra_args=["--limit-concurrency", str(limit)]) as server:
+        held = hold_connections(server.port, limit)  # idle keep-alive clients fill every slot
+        try:
+            started = time.perf_counter()
+            with httpx.Client(base_url=server.base_url, timeout=5.0) as client:
+                refused = client.get("/healthz")
+            assert refused.status_code == 503
+            assert time.perf_counter() - started < 0.5
+        finally:
+            for sock in held:
+                sock.close()
+        recovered = time.monotonic()
+        assert wait_until(lambda: _healthy(server.base_url), timeout=5.0)
+        assert time.monotonic() - recovered < 5.0
+
+        statuses: list[int] = []
+        lock = threading.Lock()
+
+        def burst(_: int) -> None:
+            with httpx.Client(base_url=server.base_url, headers=ALICE, timeout=10.0) as client:
+                status = client.get("/v1/jobs").status_code  # a time-out raises and fails the test
+            with lock:
+                statuses.append(status)
+
+        with ThreadPoolExecutor(64) as pool:
+            list(pool.map(burst, range(256)))
+        assert set(statuses) == {200, 503}  # some served, the excess refused, nothing else
+        assert wait_until(lambda: _healthy(server.base_url), timeout=5.0)
+
+
+def _healthy(base_url: str) -> bool:
+    try:
+        return httpx.get(base_url + "/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
