@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from service import crud
 from service.auth import OwnerDep
@@ -32,17 +33,17 @@ MAX_PAGE_SIZE = 1000
 MAX_OFFSET = 1_000_000_000  # keeps OFFSET inside a 64-bit integer on every database
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_settings_from_app(request: Request) -> Settings:
+async def get_settings_from_app(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_supervisor_waker(request: Request) -> Callable[[], None]:
+async def get_supervisor_waker(request: Request) -> Callable[[], None]:
     """supervisor.wake, or a no-op when this process runs no workers (FEEDFORWARD_WORKERS=0)."""
     supervisor = request.app.state.supervisor
     return supervisor.wake if supervisor is not None else _no_op
@@ -69,7 +70,7 @@ class Pagination:
     offset: int
 
 
-def pagination(
+async def pagination(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> Pagination:
@@ -83,7 +84,7 @@ def closed_query(*names: str) -> Any:
     """A route dependency refusing query parameters the route does not take (`?limt=5` is a 422)."""
     allowed = frozenset(names)
 
-    def check(request: Request, _owner: OwnerDep) -> None:  # after authentication: 401 first
+    async def check(request: Request, _owner: OwnerDep) -> None:  # after authentication: 401 first
         unknown = sorted(set(request.query_params) - allowed)
         if unknown:
             raise Unprocessable(
@@ -115,10 +116,21 @@ def job_or_404(job_id: IdPath, owner: OwnerDep, database: DatabaseDep) -> Job:
     return job
 
 
-def model_or_404(model_id: IdPath, owner: OwnerDep, database: DatabaseDep) -> Model:
+def _model_row(database: Database, owner: str, model_id: str) -> Model | None:
     with database.read() as session:
-        model = crud.get_model(session, owner=owner, model_id=model_id)
+        return crud.get_model(session, owner=owner, model_id=model_id)
+
+
+async def model_or_404(model_id: IdPath, owner: OwnerDep, request: Request) -> Model:
+    """Published models never change: a cached row answers without the database."""
+    # Few dependencies on purpose: predictions are the hot path, and each one costs per request.
+    rows = request.app.state.model_cache.rows
+    model: Model | None = rows.get(model_id)
     if model is None:
+        model = await run_in_threadpool(_model_row, request.app.state.database, owner, model_id)
+        if model is not None:
+            rows.put(model_id, model)
+    if model is None or model.owner != owner:
         raise NotFound(f"model {model_id!r} does not exist")
     return model
 

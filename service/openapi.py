@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from service.auth import BEARER_SCHEME, PUBLIC_PATHS
 from service.problems import PROBLEM_MEDIA_TYPE
 
 __all__ = [
@@ -40,6 +41,15 @@ def _problem(status: int) -> dict[str, Any]:
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` entries documenting each status as a problem document."""
     return {status: _problem(status) for status in sorted({*AUTH_ERRORS, *statuses})}
+
+
+def _add_security(schema: dict[str, Any]) -> None:
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes["HTTPBearer"] = BEARER_SCHEME
+    for path, operations in schema.get("paths", {}).items():
+        if path not in PUBLIC_PATHS:
+            for operation in operations.values():
+                operation["security"] = [{"HTTPBearer": []}]
 
 
 def _add_middleware_errors(schema: dict[str, Any]) -> None:
@@ -123,6 +133,7 @@ def install_openapi(app: FastAPI, extra_models: Sequence[type[BaseModel]]) -> No
                     components.setdefault(name, definition)
                 components.setdefault(model.__name__, model_schema)
             _add_middleware_errors(schema)
+            _add_security(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

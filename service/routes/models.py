@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from service import crud, inference
 from service.auth import OwnerDep
 from service.deps import DatabaseDep, ModelDep, PageDep, RawBodyDep, SettingsDep, closed_query
-from service.model_access import EngineModelDep, evaluation_data, gradient_data, parse_body
+from service.model_access import (
+    EngineModelDep,
+    cached_engine_model,
+    evaluation_data,
+    gradient_data,
+    parse_body,
+    run_sized,
+)
 from service.model_inputs import feature_matrix
 from service.model_schemas import (
     ClassificationEvaluation,
@@ -63,15 +70,18 @@ def get_model(model: ModelDep) -> ModelOut:
         "requestBody": json_request_body("PredictRequest", description="Rows to predict.")
     },
 )
-def predict(
-    model: ModelDep, engine_model: EngineModelDep, body: RawBodyDep, settings: SettingsDep
-) -> PredictionOut:
+async def predict(model: ModelDep, request: Request) -> PredictionOut:
     """Predict class labels with probabilities, or values, for rows of raw features."""
-    request = parse_body(PredictRequest, body)
-    X = feature_matrix(
-        request.inputs, n_features=model.n_features, max_rows=settings.max_predict_rows
-    )
-    return inference.predict(engine_model, X, classes=model.classes)
+    engine_model = await cached_engine_model(model, request)  # a call, not a dependency: hot path
+    body = await request.body()
+    max_rows = request.app.state.settings.max_predict_rows
+
+    def work() -> PredictionOut:
+        rows = parse_body(PredictRequest, body).inputs
+        X = feature_matrix(rows, n_features=model.n_features, max_rows=max_rows)
+        return inference.predict(engine_model, X, classes=model.classes)
+
+    return await run_sized(work, size=len(body), engine=engine_model)
 
 
 @router.post(
