@@ -8,6 +8,7 @@ The seed is drawn here and stored, so every job is reproducible from its stored 
 
 from __future__ import annotations
 
+import math
 import secrets
 from typing import Any
 
@@ -21,7 +22,7 @@ from service.db import Database
 from service.idempotency import fingerprint, replayed_resource_id
 from service.models import Dataset, Job
 from service.problems import Conflict, NotFound, TooManyRequests, Unprocessable, field_error
-from service.schemas import JobCreate, ValidationDataset
+from service.schemas import JobCreate, ValidationDataset, ValidationSplit
 from service.settings import Settings
 
 __all__ = ["JOBS_SCOPE", "RETRY_AFTER_SECONDS", "check_spec_limits", "submit_job"]
@@ -164,6 +165,8 @@ def _check_fits_data(body: JobCreate, dataset: Dataset, validation: Dataset | No
         )
     if validation is not None:
         _check_validation_dataset(dataset, validation)
+    if isinstance(body.validation, ValidationSplit):
+        _check_split(body.validation.split, dataset.n_samples)
 
 
 def _check_validation_dataset(train: Dataset, validation: Dataset) -> None:
@@ -186,6 +189,16 @@ def _check_validation_dataset(train: Dataset, validation: Dataset) -> None:
     if problem is not None:
         raise Unprocessable(
             f"the validation dataset does not match: {problem}", errors=[field_error(loc, problem)]
+        )
+
+
+def _check_split(split: float, n_samples: int) -> None:
+    n_validation = math.ceil(split * n_samples)  # as engine.batching.split_rows counts them
+    if n_samples - n_validation < 1:
+        raise Unprocessable(
+            f"a validation split of {split} leaves no training rows out of {n_samples}; "
+            "use a smaller split or more data",
+            errors=[field_error(["body", "validation", "split"], "leaves no training rows")],
         )
 
 

@@ -266,3 +266,11 @@ async def test_admission_is_429_with_retry_after_beyond_the_queue_limit(
     assert_problem(response, 429, "5 jobs")
     assert int(response.headers["retry-after"]) > 0
     assert await job_count(app) == 5
+
+
+async def test_a_split_that_leaves_no_training_rows_is_422(api: httpx.AsyncClient) -> None:
+    dataset = (await upload_json(api, {"X": [[0.0], [1.0]], "y": ["a", "b"]})).json()
+    body = job_body(dataset["id"], n_classes=2, validation={"split": 0.9})
+    assert_problem(await api.post("/v1/jobs", json=body), 422, "no training rows")
+    body["validation"] = {"split": 0.5}
+    assert (await api.post("/v1/jobs", json=body)).status_code == 202
