@@ -182,10 +182,12 @@ def _check_validation_dataset(train: Dataset, validation: Dataset) -> None:
         problem = (
             f"it has {validation.n_targets} targets but the training data has {train.n_targets}"
         )
-    elif train.task == "classification":
-        unknown = [c for c in validation.classes or [] if c not in (train.classes or [])]
-        if unknown:
-            problem = f"its classes {unknown[:5]} do not occur in the training data"
+    elif train.task == "classification" and validation.classes != train.classes:
+        # Class ids index each dataset's own sorted labels, so only equal label sets agree.
+        problem = (
+            f"its classes {(validation.classes or [])[:10]} differ from the training "
+            f"data's {(train.classes or [])[:10]}"
+        )
     if problem is not None:
         raise Unprocessable(
             f"the validation dataset does not match: {problem}", errors=[field_error(loc, problem)]

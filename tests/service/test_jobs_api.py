@@ -274,3 +274,10 @@ async def test_a_split_that_leaves_no_training_rows_is_422(api: httpx.AsyncClien
     assert_problem(await api.post("/v1/jobs", json=body), 422, "no training rows")
     body["validation"] = {"split": 0.5}
     assert (await api.post("/v1/jobs", json=body)).status_code == 202
+
+
+async def test_validation_dataset_needs_the_same_classes(api: httpx.AsyncClient) -> None:
+    train = (await upload_json(api, {"X": [[0.0], [1.0], [2.0]], "y": ["a", "b", "c"]})).json()
+    fewer = (await upload_json(api, {"X": [[0.0], [2.0]], "y": ["a", "c"]})).json()
+    body = job_body(train["id"], validation={"dataset_id": fewer["id"]})
+    assert_problem(await api.post("/v1/jobs", json=body), 422, "classes")
