@@ -91,8 +91,10 @@ def _last_epoch_seen(last_event_id: str | None) -> int:
     operation_id="get_job_events",
     response_class=EventSourceResponse,
     responses={
-        200: {"description": EVENTS_DESCRIPTION,
-              "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        200: {
+            "description": EVENTS_DESCRIPTION,
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
         **error_responses(404, 422),
     },
 )
