@@ -16,8 +16,9 @@ import numpy as np
 import pydantic_core
 from pydantic import Field, ValidationError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
 from service import crud
@@ -99,37 +100,33 @@ def _validated(model: type[ClosedBody], obj: Any, *, loc: list[str]) -> Any:
 
 
 async def _read_form(request: Request, settings: Settings) -> DatasetUpload:
-    async with request.form(
-        max_files=1, max_fields=settings.max_multipart_parts, max_part_size=settings.max_field_bytes
-    ) as form:
-        unknown = sorted(set(form.keys()) - FORM_FIELDS)
-        if unknown:
-            raise Unprocessable(
-                f"unknown form field(s) {unknown}; use file, name, target, task",
-                errors=[field_error(["body", name], "unknown field") for name in unknown],
-            )
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise Unprocessable(
-                "the form needs a 'file' part holding the dataset",
-                errors=[field_error(["body", "file"], "a file is required")],
-            )
-        fields = _validated(
-            _FormFields,
-            {k: v for k, v in form.items() if k != "file" and isinstance(v, str)},
-            loc=["body"],
-        )
+    limits = {"max_fields": settings.max_multipart_parts, "max_part_size": settings.max_field_bytes}
+    async with request.form(max_files=1, **limits) as form:
+        upload, fields = _form_parts(form)
         parsed = await run_in_threadpool(
-            parse_upload,
-            upload.file,
-            upload.filename or "",
-            upload.content_type,
-            target=fields.target,
-            task=fields.task,
-            limits=settings,
-        )
+            parse_upload, upload.file, upload.filename or "", upload.content_type,
+            target=fields.target, task=fields.task, limits=settings,
+        )  # fmt: skip
     name = fields.name or PurePath(upload.filename or DEFAULT_NAME).stem or DEFAULT_NAME
     return DatasetUpload(name=name[:256], parsed=parsed)
+
+
+def _form_parts(form: FormData) -> tuple[UploadFile, _FormFields]:
+    """The file part and the validated text fields; 422 for unknown fields or a missing file."""
+    unknown = sorted(set(form.keys()) - FORM_FIELDS)
+    if unknown:
+        raise Unprocessable(
+            f"unknown form field(s) {unknown}; use file, name, target, task",
+            errors=[field_error(["body", name], "unknown field") for name in unknown],
+        )
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise Unprocessable(
+            "the form needs a 'file' part holding the dataset",
+            errors=[field_error(["body", "file"], "a file is required")],
+        )
+    texts = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
+    return upload, _validated(_FormFields, texts, loc=["body"])
 
 
 def _metadata(parsed: ParsedDataset) -> dict[str, Any]:
@@ -152,62 +149,30 @@ def store_dataset_upload(
 ) -> Dataset:
     """Store the arrays (once per hash) and a dataset row; replay an earlier Idempotency-Key."""
     arrays, sha256 = canonical_bytes(upload.parsed)
-    request_sha256 = fingerprint({"name": upload.name, "sha256": sha256})
+    key, request_sha256 = idempotency_key, fingerprint({"name": upload.name, "sha256": sha256})
     try:
-        return _store(
-            database,
-            owner=owner,
-            upload=upload,
-            idempotency_key=idempotency_key,
-            arrays=arrays,
-            sha256=sha256,
-            request_sha256=request_sha256,
-        )
-    except IntegrityError as exc:  # a concurrent duplicate on databases without a global write lock
-        raise Conflict("a request with this Idempotency-Key is in progress; retry it") from exc
-
-
-def _store(
-    database: Database,
-    *,
-    owner: str,
-    upload: DatasetUpload,
-    idempotency_key: str | None,
-    arrays: bytes,
-    sha256: str,
-    request_sha256: str,
-) -> Dataset:
-    with database.write() as session:
-        replayed = replayed_resource_id(
-            session,
-            owner=owner,
-            scope=DATASETS_SCOPE,
-            key=idempotency_key,
-            request_sha256=request_sha256,
-        )
-        if replayed is not None:
-            dataset = crud.get_dataset(session, owner=owner, dataset_id=replayed)
-            if dataset is None:
-                raise Conflict(
-                    "the dataset made with this Idempotency-Key was deleted; use a new key"
-                )
-            return dataset
-        dataset = crud.store_dataset(
-            session,
-            owner=owner,
-            name=upload.name,
-            arrays=arrays,
-            sha256=sha256,
-            meta=_metadata(upload.parsed),
-        )
-        if idempotency_key is not None:
-            crud.save_idempotency_record(
-                session,
-                owner=owner,
-                scope=DATASETS_SCOPE,
-                key=idempotency_key,
-                request_sha256=request_sha256,
-                resource_id=dataset.id,
-                status_code=201,
+        with database.write() as session:
+            replayed = replayed_resource_id(
+                session, owner=owner, scope=DATASETS_SCOPE, key=key, request_sha256=request_sha256
             )
-        return dataset
+            if replayed is not None:
+                return _replayed_dataset(session, owner=owner, dataset_id=replayed)
+            dataset = crud.store_dataset(
+                session, owner=owner, name=upload.name, arrays=arrays, sha256=sha256,
+                meta=_metadata(upload.parsed),
+            )  # fmt: skip
+            if key is not None:
+                crud.save_idempotency_record(
+                    session, owner=owner, scope=DATASETS_SCOPE, key=key,
+                    request_sha256=request_sha256, resource_id=dataset.id, status_code=201,
+                )  # fmt: skip
+            return dataset
+    except IntegrityError as exc:  # a concurrent duplicate on databases without a global write lock
+        raise Conflict("a concurrent request stored the same data or key; retry it") from exc
+
+
+def _replayed_dataset(session: Session, *, owner: str, dataset_id: str) -> Dataset:
+    dataset = crud.get_dataset(session, owner=owner, dataset_id=dataset_id)
+    if dataset is None:
+        raise Conflict("the dataset made with this Idempotency-Key was deleted; use a new key")
+    return dataset

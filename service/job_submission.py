@@ -31,6 +31,7 @@ JOBS_SCOPE = "POST /v1/jobs"
 # Jobs take seconds to minutes; half a minute is a polite first retry for a full queue.
 RETRY_AFTER_SECONDS = 30
 SEED_BOUND = 2**63  # TrainingSpec.seed is a non-negative int64
+Budget = tuple[list[Any], str, int, int, str]  # where, what, value, limit, setting
 
 
 def submit_job(
@@ -42,31 +43,22 @@ def submit_job(
     idempotency_key: str | None,
 ) -> Job:
     """Validate and queue the job (or return the one this Idempotency-Key created)."""
-    request_sha256 = fingerprint(body.model_dump(mode="json"))
+    key, request_sha256 = idempotency_key, fingerprint(body.model_dump(mode="json"))
     try:
         with database.write() as session:
             replayed = replayed_resource_id(
-                session,
-                owner=owner,
-                scope=JOBS_SCOPE,
-                key=idempotency_key,
-                request_sha256=request_sha256,
+                session, owner=owner, scope=JOBS_SCOPE, key=key, request_sha256=request_sha256
             )
             if replayed is not None:
                 job = crud.get_job(session, owner=owner, job_id=replayed)
-                assert job is not None
+                assert job is not None  # the record and its job were committed together
                 return job
             job = _create_checked_job(session, settings, owner=owner, body=body)
-            if idempotency_key is not None:
+            if key is not None:
                 crud.save_idempotency_record(
-                    session,
-                    owner=owner,
-                    scope=JOBS_SCOPE,
-                    key=idempotency_key,
-                    request_sha256=request_sha256,
-                    resource_id=job.id,
-                    status_code=202,
-                )
+                    session, owner=owner, scope=JOBS_SCOPE, key=key,
+                    request_sha256=request_sha256, resource_id=job.id, status_code=202,
+                )  # fmt: skip
             return job
     except IntegrityError as exc:  # a concurrent duplicate on databases without a global write lock
         raise Conflict("a request with this Idempotency-Key is in progress; retry it") from exc
@@ -105,44 +97,33 @@ def _owned_dataset(session: Session, owner: str, dataset_id: str, *, loc: list[s
     return dataset
 
 
+def _budgets(body: JobCreate, n_features: int, settings: Settings) -> list[Budget]:
+    layers = body.network.layers
+    budgets: list[Budget] = [
+        (["network", "layers"], "the number of layers", len(layers), settings.max_layers,
+         "FEEDFORWARD_MAX_LAYERS"),
+        (["network"], f"the parameter count on {n_features} inputs",
+         parameter_count(body.network, n_features), settings.max_parameters,
+         "FEEDFORWARD_MAX_PARAMETERS"),
+        (["epochs"], "epochs", body.epochs, settings.max_epochs, "FEEDFORWARD_MAX_EPOCHS"),
+        (["batch_size"], "batch_size", body.batch_size, settings.max_batch_size,
+         "FEEDFORWARD_MAX_BATCH_SIZE"),
+    ]  # fmt: skip
+    budgets += [
+        (["network", "layers", index, "units"], f"the width of layer {index + 1}", layer.units,
+         settings.max_width, "FEEDFORWARD_MAX_WIDTH")
+        for index, layer in enumerate(layers)
+    ]  # fmt: skip
+    return budgets
+
+
 def check_spec_limits(body: JobCreate, *, n_features: int, settings: Settings) -> None:
     """422 naming the count and the limit for every budget the spec exceeds (L6, L7)."""
-    errors: list[dict[str, Any]] = []
-    layers = body.network.layers
-    if len(layers) > settings.max_layers:
-        errors.append(
-            field_error(
-                ["body", "network", "layers"],
-                f"the network has {len(layers)} layers; the limit is "
-                f"{settings.max_layers} (FEEDFORWARD_MAX_LAYERS)",
-            )
-        )
-    for index, layer in enumerate(layers):
-        if layer.units > settings.max_width:
-            errors.append(
-                field_error(
-                    ["body", "network", "layers", index, "units"],
-                    f"layer {index + 1} has {layer.units} units; the limit is "
-                    f"{settings.max_width} (FEEDFORWARD_MAX_WIDTH)",
-                )
-            )
-    count = parameter_count(body.network, n_features)
-    if count > settings.max_parameters:
-        errors.append(
-            field_error(
-                ["body", "network"],
-                f"the network has {count:,} parameters on {n_features} inputs; the "
-                f"limit is {settings.max_parameters:,} (FEEDFORWARD_MAX_PARAMETERS)",
-            )
-        )
-    for name, value, limit, env in (
-        ("epochs", body.epochs, settings.max_epochs, "FEEDFORWARD_MAX_EPOCHS"),
-        ("batch_size", body.batch_size, settings.max_batch_size, "FEEDFORWARD_MAX_BATCH_SIZE"),
-    ):
-        if value > limit:
-            errors.append(
-                field_error(["body", name], f"{name} is {value}; the limit is {limit} ({env})")
-            )
+    errors = [
+        field_error(["body", *loc], f"{what} is {value}; the limit is {limit} ({setting})")
+        for loc, what, value, limit, setting in _budgets(body, n_features, settings)
+        if value > limit
+    ]
     if errors:
         raise Unprocessable(errors[0]["msg"], errors=errors)
 

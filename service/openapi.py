@@ -80,35 +80,37 @@ def json_request_body(schema_name: str, *, description: str) -> dict[str, Any]:
     }
 
 
+DATASET_FORM = {
+    "type": "object",
+    "required": ["file"],
+    "additionalProperties": False,
+    "properties": {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "CSV with a header, .npz holding X and y, or JSON {X, y}.",
+        },
+        "name": {"type": "string", "maxLength": 256},
+        "target": {
+            "type": "string",
+            "maxLength": 256,
+            "description": "CSV target column (default: the last column).",
+        },
+        "task": {
+            "type": "string",
+            "enum": ["classification", "regression"],
+            "description": "Inferred when absent.",
+        },
+    },
+}
+
+
 def dataset_request_body() -> dict[str, Any]:
     """POST /v1/datasets takes a multipart upload or a JSON body on the same path."""
-    form = {
-        "type": "object",
-        "required": ["file"],
-        "additionalProperties": False,
-        "properties": {
-            "file": {
-                "type": "string",
-                "format": "binary",
-                "description": "CSV with a header, .npz holding X and y, or JSON {X, y}.",
-            },
-            "name": {"type": "string", "maxLength": 256},
-            "target": {
-                "type": "string",
-                "maxLength": 256,
-                "description": "CSV target column (default: the last column).",
-            },
-            "task": {
-                "type": "string",
-                "enum": ["classification", "regression"],
-                "description": "Inferred when absent.",
-            },
-        },
-    }
     return {
         "required": True,
         "content": {
-            "multipart/form-data": {"schema": form},
+            "multipart/form-data": {"schema": DATASET_FORM},
             "application/json": {"schema": {"$ref": "#/components/schemas/DatasetJsonBody"}},
         },
     }
