@@ -6,6 +6,7 @@ directory; tests can SIGKILL it (durability) or read its memory from /proc (limi
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -26,7 +27,8 @@ import numpy as np
 
 from service.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 KEYS = {"alice": "key-alice-0123456789", "bob": "key-bob-0123456789"}
 API_KEYS = ",".join(f"{owner}:{key}" for owner, key in KEYS.items())
 ALICE = {"Authorization": f"Bearer {KEYS['alice']}"}
@@ -236,6 +238,59 @@ def server_env(data_dir: Path, **settings: str) -> dict[str, str]:
                 "FEEDFORWARD_WORKERS": "0", "FEEDFORWARD_LOG_LEVEL": "WARNING"})  # fmt: skip
     env.update({f"FEEDFORWARD_{name.upper()}": value for name, value in settings.items()})
     return env
+
+
+class ServerForks:
+    """Servers forked from one pre-imported process (fork_server.py), for many fast restarts."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.server = server
+        command = [sys.executable, str(HERE / "fork_server.py"), str(server.port)]
+        env = {**server.env, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+        with (server.data_dir / "server.log").open("ab") as log:
+            self.parent = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                                           stdout=subprocess.PIPE, stderr=log)  # fmt: skip
+        self.pid: int | None = None
+
+    def start(self, *, timeout: float = 30.0) -> int:
+        """Fork a server and wait until it answers /healthz; returns its pid."""
+        assert self.parent.stdin is not None and self.parent.stdout is not None
+        self.parent.stdin.write(b"go\n")
+        self.parent.stdin.flush()
+        self.pid = int(self.parent.stdout.readline())
+        if not wait_until(self._healthy, timeout=timeout, interval=0.02):
+            raise RuntimeError(
+                f"the forked server did not become healthy:\n{self.server.log_tail()}"
+            )
+        return self.pid
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(self.server.base_url + "/healthz", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL the current server and wait until it is gone."""
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            wait_until(lambda: not _alive(self.pid), timeout=10)
+            self.pid = None
+
+    def close(self) -> None:
+        self.kill()
+        self.parent.kill()
+        self.parent.wait(timeout=10)
+
+
+def _alive(pid: int | None) -> bool:
+    """True while `pid` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 @contextmanager
