@@ -100,8 +100,8 @@ def _validated(model: type[ClosedBody], obj: Any, *, loc: list[str]) -> Any:
 
 
 async def _read_form(request: Request, settings: Settings) -> DatasetUpload:
-    fields = settings.max_multipart_parts - 1  # the file part counts towards the limit too
-    limits = {"max_fields": fields, "max_part_size": settings.max_field_bytes}
+    max_fields = settings.max_multipart_parts - 1  # the file part counts towards the limit too
+    limits = {"max_fields": max_fields, "max_part_size": settings.max_field_bytes}
     async with request.form(max_files=1, **limits) as form:
         upload, fields = _form_parts(form)
         parsed = await run_in_threadpool(
