@@ -63,7 +63,22 @@ class ModelOut(BaseModel):
 
 
 class PredictRequest(ClosedBody):
-    inputs: Inputs = Field(description=INPUTS_DOC, min_length=1)
+    """Rows as nested lists (`inputs`), or for bulk requests as one base64 `.npy` (`inputs_npy`)."""
+
+    inputs: Inputs | None = Field(None, description=INPUTS_DOC, min_length=1)
+    inputs_npy: str | None = Field(
+        None,
+        min_length=1,
+        description="Base64 of a .npy file holding a 2-D float32/float64/int array "
+        "(n_samples, n_features) — much faster to parse than nested lists for many rows, e.g. "
+        "base64.b64encode(buffer) after np.save(buffer, X). Read without pickle.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PredictRequest:
+        if (self.inputs is None) == (self.inputs_npy is None):
+            raise ValueError('give exactly one of "inputs" and "inputs_npy"')
+        return self
 
 
 class PredictionOut(BaseModel):

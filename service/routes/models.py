@@ -30,6 +30,7 @@ from service.model_schemas import (
     RegressionEvaluation,
     WeightsJson,
 )
+from service.npy_inputs import npy_matrix
 from service.openapi import error_responses, json_request_body
 from service.schemas import Page
 from service.views import diagnostics_out, model_out
@@ -77,8 +78,11 @@ async def predict(model: ModelDep, request: Request) -> PredictionOut:
     max_rows = request.app.state.settings.max_predict_rows
 
     def work() -> PredictionOut:
-        rows = parse_body(PredictRequest, body).inputs
-        X = feature_matrix(rows, n_features=model.n_features, max_rows=max_rows)
+        parsed = parse_body(PredictRequest, body)
+        if parsed.inputs_npy is not None:
+            X = npy_matrix(parsed.inputs_npy, n_features=model.n_features, max_rows=max_rows)
+        else:
+            X = feature_matrix(parsed.inputs or [], n_features=model.n_features, max_rows=max_rows)
         return inference.predict(engine_model, X, classes=model.classes)
 
     return await run_sized(work, size=len(body), engine=engine_model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from typing import Any
 
@@ -318,3 +319,70 @@ async def test_regression_model_predicts_values_and_evaluates_mse(
         ),
         422,
     )
+
+
+def npy_base64(array: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+async def test_predict_accepts_rows_as_base64_npy(
+    api: httpx.AsyncClient, classifier: dict[str, Any]
+) -> None:
+    rows = classifier["X"][:9]
+    path = f"/v1/models/{classifier['id']}/predict"
+    as_lists = (await api.post(path, json={"inputs": rows.tolist()})).json()
+    for dtype in (np.float64, np.float32, np.int64):
+        as_npy = (await api.post(path, json={"inputs_npy": npy_base64(rows.astype(dtype))})).json()
+        if dtype is np.float64:
+            assert as_npy == as_lists
+        assert len(as_npy["predictions"]) == 9
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "words"),
+    [
+        (np.zeros((2, 3)), 422, ("expects 4 features", "has 3")),
+        (np.zeros((4,)), 422, ("2-D",)),
+        (np.array([[np.nan, 0, 0, 0]]), 422, ("NaN",)),
+        (np.zeros((2, 4), dtype="U3"), 422, ("dtype",)),
+        (np.zeros((10_001, 4), dtype=np.float32), 413, ("10000",)),
+        ("not base64!", 422, ("base64",)),
+        (base64.b64encode(b"\x93NUMPY junk").decode(), 422, ("npy",)),
+    ],
+    ids=["width", "1-d", "nan", "strings", "too-many-rows", "bad-base64", "bad-header"],
+)
+async def test_predict_npy_input_is_checked_before_use(
+    api: httpx.AsyncClient,
+    classifier: dict[str, Any],
+    payload: Any,
+    status: int,
+    words: tuple[str, ...],
+) -> None:
+    encoded = npy_base64(payload) if isinstance(payload, np.ndarray) else payload
+    response = await api.post(
+        f"/v1/models/{classifier['id']}/predict", json={"inputs_npy": encoded}
+    )
+    assert_problem(response, status, *words)
+
+
+async def test_predict_npy_with_truncated_data_is_422(
+    api: httpx.AsyncClient, classifier: dict[str, Any]
+) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((3, 4)))
+    truncated = base64.b64encode(buffer.getvalue()[:-8]).decode()
+    response = await api.post(
+        f"/v1/models/{classifier['id']}/predict", json={"inputs_npy": truncated}
+    )
+    assert_problem(response, 422, "bytes")
+
+
+async def test_predict_needs_exactly_one_of_inputs_and_inputs_npy(
+    api: httpx.AsyncClient, classifier: dict[str, Any]
+) -> None:
+    path = f"/v1/models/{classifier['id']}/predict"
+    both = {"inputs": [[0.0] * 4], "inputs_npy": npy_base64(np.zeros((1, 4)))}
+    assert_problem(await api.post(path, json=both), 422, "exactly one")
+    assert_problem(await api.post(path, json={}), 422, "exactly one")
