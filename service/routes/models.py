@@ -115,6 +115,7 @@ def evaluate(
 @router.get(
     "/{model_id}/weights",
     operation_id="get_weights",
+    response_model=WeightsJson,
     dependencies=[closed_query("format")],
     responses={
         200: {
@@ -128,7 +129,7 @@ def get_weights(
     model: ModelDep,
     engine_model: EngineModelDep,
     format: Annotated[Literal["npz", "json"], Query(description="npz (default) or json.")] = "npz",
-) -> WeightsJson:
+) -> WeightsJson | Response:
     """Download the weights W1, b1, … (z = W a + b) and the input standardisation mean, scale."""
     if format == "json":
         arrays = weight_arrays(engine_model)
@@ -138,7 +139,7 @@ def get_weights(
             shapes={k: list(v.shape) for k, v in arrays.items()},
         )
     headers = {"Content-Disposition": f'attachment; filename="model-{model.id}.npz"'}
-    return Response(weights_npz(engine_model), media_type=NPZ_MEDIA_TYPE, headers=headers)  # type: ignore[return-value]
+    return Response(weights_npz(engine_model), media_type=NPZ_MEDIA_TYPE, headers=headers)
 
 
 @router.get(
