@@ -11,13 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from reliability_helpers import InProcessClient, reliability_settings
-
-
-def make_app(data_dir: Path, **overrides: object) -> FastAPI:
-    from service.app import create_app  # imported late: tests without the app still collect
-
-    return create_app(reliability_settings(data_dir, **overrides))
+from reliability_helpers import InProcessClient, make_app
 
 
 @pytest.fixture(scope="module")

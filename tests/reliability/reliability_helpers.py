@@ -46,6 +46,13 @@ def reliability_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(**(values | overrides))
 
 
+def make_app(data_dir: Path, **overrides: Any) -> Any:
+    """The real app for these settings (imported late: tests without the app still collect)."""
+    from service.app import create_app
+
+    return create_app(reliability_settings(data_dir, **overrides))
+
+
 def strict_json(text: str | bytes) -> Any:
     """json.loads that fails on NaN/Infinity tokens (A5: responses are strict JSON)."""
 

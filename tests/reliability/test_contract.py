@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from conftest import make_app
 from hypothesis import HealthCheck, settings
-from reliability_helpers import ALICE
+from reliability_helpers import ALICE, make_app
 from schemathesis_hooks import strict_json_body  # registers the A5 check
 
 pytestmark = pytest.mark.slow

@@ -14,14 +14,13 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_helpers import InProcessClient, blobs_csv, small_job, strict_json
+from reliability_helpers import InProcessClient, blobs_csv, make_app, small_job, strict_json
 
 ALLOWED = {202, 404, 413, 422}
 
 
 @pytest.fixture(scope="module")
 def jobs_client(tmp_path_factory):
-    from conftest import make_app
 
     app = make_app(tmp_path_factory.mktemp("spec") / "data", max_queued_jobs_per_owner=1_000_000)
     with InProcessClient(app) as client:
