@@ -160,6 +160,11 @@ def rss_bytes(pid: int, field_name: str = "VmRSS") -> int:
     raise LookupError(field_name)
 
 
+def reset_peak_rss(pid: int) -> None:
+    """Restart VmHWM from the current RSS (Linux clear_refs "5"), so a peak is this test's own."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
 # --- live server ---------------------------------------------------------------------------------
 
 

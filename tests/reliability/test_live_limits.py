@@ -1,7 +1,8 @@
 """L1, L2, L4, S7 against a live uvicorn: limits hold on the wire, fast, with bounded memory.
 
-Memory is the server's resident set read from /proc: its peak (VmHWM) after a rejection minus its
-resident size (VmRSS) before, so a transient spike counts even if it is freed again.
+Memory is the server's resident set read from /proc: its peak (VmHWM, reset before each
+measurement) after a rejection minus its resident size (VmRSS) before, so a transient spike counts
+even if it is freed again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from hostile_payloads import hostile_npz_corpus
-from reliability_helpers import ALICE, live_server, rss_bytes, strict_json
+from reliability_helpers import ALICE, live_server, reset_peak_rss, rss_bytes, strict_json
 
 MiB = 1 << 20
 UPLOAD_LIMIT = 64 * MiB
@@ -57,6 +58,7 @@ def post(server, path: str, content, headers: dict[str, str]) -> httpx.Response:
 
 def growth(server, action) -> tuple[httpx.Response, int]:
     """(response, peak RSS minus RSS before) around one request."""
+    reset_peak_rss(server.pid)
     before = rss_bytes(server.pid)
     response = action()
     return response, rss_bytes(server.pid, "VmHWM") - before
@@ -184,6 +186,7 @@ def test_redos_content_type_is_answered_fast_and_health_stays_fast(server, media
 
 def test_hostile_npz_corpus_is_refused_fast_with_bounded_memory(server, tmp_path):
     canary = tmp_path / "canary"
+    reset_peak_rss(server.pid)
     before = rss_bytes(server.pid)
     for name, content in hostile_npz_corpus(canary).items():
         started = time.perf_counter()
