@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
         ) as cluster,
     ):
         times = run_rounds(args.repetitions, args.epochs, cluster.scheduler_address, Path(tmp))

@@ -19,7 +19,9 @@ def dask_cluster() -> Iterator[LocalCluster]:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        # The scheduler serves HTTP (metrics, health) even without a dashboard, by default on
+        # :8787; a free loopback port keeps it from colliding with any other cluster on the box.
+        dashboard_address="127.0.0.1:0",
     )
     try:
         yield cluster
@@ -31,7 +33,7 @@ def dask_cluster() -> Iterator[LocalCluster]:
 def dask_scheduler(dask_cluster: LocalCluster) -> Iterator[str]:
     """The scheduler address, with both workers up and no data left over from earlier tests."""
     with Client(dask_cluster.scheduler_address, set_as_default=False) as client:
-        client.wait_for_workers(N_WORKERS, timeout=60)
+        client.wait_for_workers(N_WORKERS, timeout=120)  # a killed worker may be restarting
         yield dask_cluster.scheduler_address
 
 

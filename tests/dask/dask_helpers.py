@@ -15,6 +15,7 @@ import numpy as np
 from fastapi import FastAPI
 
 from service.app import create_app
+from service.jobs.executor import Epoch, Executor, ExecutorEvent, JobPayload
 from service.jobs.protocol import arrays_to_npz
 from service.settings import Settings
 
@@ -48,6 +49,76 @@ def blobs_npz(seed: int, **shape: int) -> tuple[bytes, str]:
     X, y = blobs_arrays(seed, **shape)
     data = arrays_to_npz({"X": X, "y": y})
     return data, hashlib.sha256(data).hexdigest()
+
+
+# --- the executor on its own ---------------------------------------------------------------
+
+
+class Loader:
+    """A DatasetLoader over a dict that counts how often the executor asks for bytes."""
+
+    def __init__(self, *datasets: tuple[bytes, str]) -> None:
+        self.blobs = {sha: data for data, sha in datasets}
+        self.calls: list[str] = []
+
+    def __call__(self, sha256: str) -> bytes:
+        self.calls.append(sha256)
+        return self.blobs[sha256]
+
+
+def payload(
+    job_id: str,
+    sha256: str,
+    *,
+    epochs: int,
+    attempt: int = 1,
+    resume_from: bytes | None = None,
+    batch_size: int = 16,
+    units: int = 32,
+) -> JobPayload:
+    spec = {
+        "network": {
+            "layers": [
+                {"units": units, "activation": "tanh"},
+                {"units": 3, "activation": "softmax"},
+            ]
+        },
+        "optimizer": {"name": "sgd", "learning_rate": 0.05},
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "seed": 7,
+    }
+    return JobPayload(
+        job_id=job_id,
+        attempt=attempt,
+        spec=spec,
+        task="classification",
+        n_classes=3,
+        validation_split=0.2,
+        datasets={"train": sha256},
+        metadata={"job_id": job_id},
+        resume_from=resume_from,
+    )
+
+
+def collect(
+    executor: Executor, done: Callable[[list[ExecutorEvent]], bool], timeout: float = 60.0
+) -> list[ExecutorEvent]:
+    """Poll events until `done(events)` holds; fail after `timeout` seconds."""
+    events: list[ExecutorEvent] = []
+    deadline = time.monotonic() + timeout
+    while not done(events):
+        assert time.monotonic() < deadline, f"timed out; events so far: {events}"
+        events += executor.poll(0.2)
+    return events
+
+
+def concluded(job_id: str) -> Callable[[list[ExecutorEvent]], bool]:
+    return lambda events: any(e.job_id == job_id and not isinstance(e, Epoch) for e in events)
+
+
+def outcome(events: list[ExecutorEvent], job_id: str) -> ExecutorEvent:
+    return next(e for e in events if e.job_id == job_id and not isinstance(e, Epoch))
 
 
 # --- the API in-process, on the Dask executor ---------------------------------------------
