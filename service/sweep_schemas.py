@@ -22,7 +22,9 @@ class SweepCreate(ClosedBody):
     Keys of the grid and of each point are dotted paths into the job body
     (`optimizer.learning_rate`, `network.layers.0.units` — a number indexes a list); each value
     replaces what sits there. Every point becomes one job, validated and limited exactly like
-    `POST /v1/jobs`; either all jobs are created or none.
+    `POST /v1/jobs`; either all jobs are created or none. Without a `seed` in the base, one seed
+    is drawn for the whole sweep, so that points differ only by their overrides (sweep `seed` to
+    vary it).
     """
 
     base: JobCreate = Field(description="A job body, as for POST /v1/jobs.")

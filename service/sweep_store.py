@@ -8,6 +8,7 @@ fails the whole sweep, with the error located at that point, and nothing is crea
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.db import Database
+from service.job_submission import SEED_BOUND
 from service.job_submission import _create_checked_job as create_checked_job
 from service.models import Dataset, EpochRecord, Job, Model, Sweep
 from service.problems import ApiError, Unprocessable, field_error
@@ -61,6 +63,8 @@ class _Located:
 def create_sweep(database: Database, settings: Settings, *, owner: str, body: SweepCreate) -> Sweep:
     """Expand the sweep, check every point like a job submission, and queue them all (or none)."""
     base = body.base.model_dump(mode="json", exclude_unset=True)
+    if base.get("seed") is None:  # one seed for every point: they differ only by their overrides
+        base["seed"] = secrets.randbelow(SEED_BOUND)
     try:
         points = expand_sweep(
             base, grid=body.grid, points=body.points, max_points=settings.max_queued_jobs_per_owner

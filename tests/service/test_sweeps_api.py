@@ -83,6 +83,21 @@ async def test_points_override_layer_widths_and_activations(api: httpx.AsyncClie
     assert specs[0]["seed"] == 0  # from the base
 
 
+async def test_points_share_one_drawn_seed_unless_the_seed_is_swept(api: httpx.AsyncClient) -> None:
+    dataset = await create_dataset(api)
+    base = job_body(dataset["id"])
+    del base["seed"]
+    sweep = (
+        await api.post("/v1/sweeps", json={"base": base, "grid": {"l2": [0.0, 0.1, 0.2]}})
+    ).json()
+    seeds = {
+        (await api.get(f"/v1/jobs/{job['id']}")).json()["spec"]["seed"] for job in sweep["jobs"]
+    }
+    assert len(seeds) == 1 and sweep["base"]["seed"] in seeds
+    swept = (await api.post("/v1/sweeps", json={"base": base, "grid": {"seed": [4, 5]}})).json()
+    assert [job["overrides"]["seed"] for job in swept["jobs"]] == [4, 5]
+
+
 async def test_an_invalid_point_fails_the_sweep_naming_it_and_creates_nothing(
     api: httpx.AsyncClient, app: FastAPI
 ) -> None:
