@@ -79,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        redirect_slashes=False,  # one URL per resource: "/v1/models/" is a 404, not a redirect
     )
     database = Database(settings)
     registry, requests, latency = build_registry(database)

@@ -91,3 +91,8 @@ async def test_unknown_query_parameters_are_422(api: httpx.AsyncClient) -> None:
     problem = assert_problem(await api.get("/v1/jobs", params={"limt": 5}), 422, "limt")
     assert problem["errors"][0]["loc"] == ["query", "limt"]
     assert (await api.get("/v1/jobs", params={"limit": 5, "status": "queued"})).status_code == 200
+
+
+async def test_trailing_slashes_are_404_not_redirects(api: httpx.AsyncClient) -> None:
+    for path in ("/v1/models/", "/v1/models//", "/v1/jobs/"):
+        assert_problem(await api.get(path), 404)
