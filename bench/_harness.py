@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -28,6 +29,11 @@ THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"
 
 class BenchError(RuntimeError):
     """A child measurement failed; carries the tail of its stderr."""
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so a running child is killed and servers are stopped too."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def child_environment(threads: int) -> dict[str, str]:

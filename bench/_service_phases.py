@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import json
 import os
 import time
@@ -34,9 +36,12 @@ def run_all(args: argparse.Namespace, client: httpx.Client, dataset_id: str, dig
             httpx.Client(base_url=bare.url, timeout=120.0) as bare_client:
         large = predictions(args, client, bare_client, training["model_id"],
                             _large_body(args.predict_rows), args.large_requests, log)
+        large_npy = predictions(args, client, bare_client, training["model_id"],
+                                _large_npy_body(args.predict_rows), args.large_requests, log)
         small = predictions(args, client, bare_client, digits_model, _small_body(),
                             args.small_requests, log)
-    return {"training": training, "get": under_load, "large": large, "small": small}
+    return {"training": training, "get": under_load, "large": large, "large_npy": large_npy,
+            "small": small}
 
 
 def worker_blas_threads(workers: int) -> int:
@@ -106,6 +111,15 @@ def _large_body(rows: int) -> tuple[bytes, list[int]]:
     return body.encode(), list(X.shape)
 
 
+def _large_npy_body(rows: int) -> tuple[bytes, list[int]]:
+    """The same rows as one base64 float32 .npy in `inputs_npy` (the bulk form): (body, shape)."""
+    X, _ = _data.mnist_like(rows, seed=1)
+    buffer = io.BytesIO()
+    np.save(buffer, X, allow_pickle=False)
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return json.dumps({"inputs_npy": encoded}).encode(), list(X.shape)
+
+
 def _small_body() -> tuple[bytes, list[int]]:
     """One row of the digits (64 features): (body, shape)."""
     X, _, _, _ = _data.digits()
@@ -133,4 +147,4 @@ def predictions(args: argparse.Namespace, client: httpx.Client, bare: httpx.Clie
             f"{np.median(ours[-1]['latencies']) * 1e3:.2f} ms, "
             f"bare {np.median(baseline[-1]['latencies']) * 1e3:.2f} ms")
     return {"ours": ours, "bare": baseline, "body_bytes": len(content), "count": count,
-            "shape": shape}
+            "shape": shape, "npy": content.startswith(b'{"inputs_npy"')}

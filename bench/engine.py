@@ -21,6 +21,7 @@ from bench._harness import (  # noqa: E402
     ROOT,
     Rounds,
     Trial,
+    exit_on_sigterm,
     run_interleaved,
     write_raw,
     write_results,
@@ -90,6 +91,7 @@ def memory_trials(args: argparse.Namespace) -> list[Trial]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    exit_on_sigterm()
     log = report.logger()
     log(f"engine benchmark: {args.repetitions} rounds, {args.threads} threads")
     headline = run_interleaved(mnist_trials(args, args.threads, oracles=True), args.repetitions,

@@ -21,7 +21,7 @@ import httpx  # noqa: E402
 from bench import _service_phases as phases  # noqa: E402
 from bench import _service_report as report  # noqa: E402
 from bench._data import DIGITS_CSV, mnist_like  # noqa: E402
-from bench._harness import ROOT, write_raw, write_results  # noqa: E402
+from bench._harness import ROOT, exit_on_sigterm, write_raw, write_results  # noqa: E402
 from bench._servers import Server, service_environment  # noqa: E402
 from bench._service_client import upload_arrays, upload_csv  # noqa: E402
 
@@ -44,6 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    exit_on_sigterm()
     log = report.logger()
     with tempfile.TemporaryDirectory(prefix="ff-bench-") as scratch:
         env = service_environment(Path(scratch) / "data", args.workers)
