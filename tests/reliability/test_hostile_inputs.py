@@ -21,7 +21,7 @@ from hostile_payloads import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_helpers import InProcessClient, strict_json
+from reliability_helpers import InProcessClient, make_app, strict_json
 from sqlalchemy.exc import OperationalError
 
 LEAKS = re.compile(r"Traceback|File \"|/work/|/tmp/|/etc/|site-packages|SELECT |INSERT |UPDATE ")
@@ -147,7 +147,7 @@ def test_data_directory_holds_only_names_we_created(service_client, service_app)
 # --- S8: error hygiene ---------------------------------------------------------------------------
 
 
-def test_unexpected_errors_are_opaque_problems(service_app):
+def test_unexpected_errors_are_opaque_problems(tmp_path):
     from service.deps import get_database
 
     def broken_database():
@@ -155,12 +155,10 @@ def test_unexpected_errors_are_opaque_problems(service_app):
             "SELECT secret FROM jobs WHERE path='/var/lib/x'", {}, OSError("/etc")
         )
 
-    service_app.dependency_overrides[get_database] = broken_database
-    try:
-        with InProcessClient(service_app) as client:
-            response = client.get("/v1/jobs")
-    finally:
-        service_app.dependency_overrides.clear()
+    app = make_app(tmp_path / "data")
+    app.dependency_overrides[get_database] = broken_database
+    with InProcessClient(app) as client:
+        response = client.get("/v1/jobs")
     assert_clean_problem(response, {500})
     assert re.search(r"[0-9a-f]{8,}", response.json()["error_id"])
     assert "secret" not in response.text
