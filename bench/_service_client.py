@@ -57,8 +57,9 @@ def timed_job(client: httpx.Client, body: dict[str, Any], timeout: float) -> dic
     job = wait_for(client, submit(client, body), {"succeeded"}, timeout)
     seconds = time.perf_counter() - started
     server = (_timestamp(job["finished_at"]) - _timestamp(job["started_at"])).total_seconds()
+    rows = client.get(f"/v1/jobs/{job['id']}/metrics", params={"limit": 1000}).json()["items"]
     return {"seconds": seconds, "server_seconds": server, "model_id": job["model_id"],
-            "job": job}
+            "epoch_seconds": [row["seconds"] for row in rows], "job": job}
 
 
 def _timestamp(text: str) -> dt.datetime:

@@ -20,6 +20,7 @@ from bench._harness import run_child
 from bench._servers import Server
 from bench._service_client import latencies, submit, timed_job, wait_for
 from bench._service_tasks import job_body
+from service.jobs.worker_boot import WORKER_NICENESS
 
 Log = Callable[[str], None]
 JOB_TIMEOUT_SECONDS = 1800.0
@@ -59,7 +60,7 @@ def training_overhead(args: argparse.Namespace, client: httpx.Client, dataset_id
     log(f"warm-up jobs done ({[job['status'] for job in cold]})")
     threads = worker_blas_threads(args.workers)
     params = {"n_samples": args.samples, "epochs": args.epochs, "batch_size": args.batch,
-              "learning_rate": LEARNING_RATE}
+              "learning_rate": LEARNING_RATE, "niceness": WORKER_NICENESS}
     engine, service = [], []
     for repetition in range(args.repetitions):
         for side in (("engine", "service") if repetition % 2 == 0 else ("service", "engine")):
@@ -70,6 +71,7 @@ def training_overhead(args: argparse.Namespace, client: httpx.Client, dataset_id
             log(f"  [{repetition + 1}/{args.repetitions}] {side}: "
                 f"{(engine if side == 'engine' else service)[-1]['seconds']:.2f} s")
     return {"engine": engine, "service": service, "threads": threads,
+            "niceness": WORKER_NICENESS,
             "model_id": service[-1]["model_id"],
             "job_ids": [run["job"]["id"] for run in service]}
 

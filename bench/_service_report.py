@@ -33,8 +33,9 @@ def render(args: argparse.Namespace, results: dict[str, Any]) -> str:
         f"# Service benchmark ({stamp})", "", f"Command: `{command_line()}`", "",
         *machine_description(),
         f"- uvicorn subprocess on 127.0.0.1, SQLite in a temporary directory, "
-        f"FEEDFORWARD_WORKERS={args.workers} (BLAS threads per worker: {training['threads']}; "
-        f"the engine-alone child gets the same), {args.repetitions} interleaved rounds", "",
+        f"FEEDFORWARD_WORKERS={args.workers} (BLAS threads per worker: {training['threads']}, "
+        f"niceness {training['niceness']}; the engine-alone child gets the same), "
+        f"{args.repetitions} interleaved rounds", "",
         "## Targets", "", _targets(results), "",
         f"## Training: {args.samples:,} × 784, 784-256-128-10 ReLU, batch {args.batch}, "
         f"{args.epochs} epochs, diagnostics every epoch", "", _training_table(training), "",
@@ -97,11 +98,18 @@ def _training_table(training: dict[str, Any]) -> str:
     engine = [run["seconds"] for run in training["engine"]]
     service = [run["seconds"] for run in training["service"]]
     server = [run["server_seconds"] for run in training["service"]]
+    engine_epochs = [sum(run["epoch_seconds"]) for run in training["engine"]]
+    service_epochs = [sum(run["epoch_seconds"]) for run in training["service"]]
+    epoch_ratios = [ours / alone for ours, alone in zip(service_epochs, engine_epochs,
+                                                         strict=False)]
     rows = [["engine alone: train() in a fresh process", spread(engine), "1 (reference)"],
             ["service, submit → succeeded seen by a client polling every 50 ms", spread(service),
              spread(_training_ratios(training, "seconds"))],
             ["service, started_at → finished_at (server timestamps)", spread(server),
-             spread(_training_ratios(training, "server_seconds"))]]
+             spread(_training_ratios(training, "server_seconds"))],
+            ["engine alone, sum of the epochs' own `seconds`", spread(engine_epochs), "1"],
+            ["service, sum of the epochs' `seconds` (GET /v1/jobs/{id}/metrics)",
+             spread(service_epochs), spread(epoch_ratios)]]
     return markdown_table(["run", "seconds", "÷ engine alone (paired)"], rows)
 
 

@@ -1,12 +1,15 @@
 """The engine alone, doing the service benchmark's training job (child process).
 
 Same data as the service receives (the service stores features as float64 and its worker hands
-them to train() as such), same spec, same checkpoint-every-epoch; timed is the whole train() call,
-after an untimed warm-up run on a few rows (a service worker is warm too).
+them to train() as such), same spec, same checkpoint-every-epoch, same niceness as a service worker
+(workers run niced so the API stays responsive; on a busy machine that alone changes their CPU
+share); timed is the whole train() call, after an untimed warm-up run on a few rows (a service
+worker is warm too).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -31,10 +34,11 @@ def job_body(n_samples: int, epochs: int, batch_size: int, learning_rate: float,
 
 
 def engine_job(n_samples: int, epochs: int, batch_size: int, learning_rate: float,
-               seed: int = 0) -> dict[str, Any]:
+               niceness: int = 0, seed: int = 0) -> dict[str, Any]:
     from engine.spec import TrainingSpec
     from engine.training import train
 
+    os.nice(niceness)
     X, y = _data.mnist_like(n_samples, seed=seed)
     X = X.astype(np.float64)
     body = job_body(n_samples, epochs, batch_size, learning_rate, seed)
@@ -45,4 +49,4 @@ def engine_job(n_samples: int, epochs: int, batch_size: int, learning_rate: floa
     result = train(spec, X, y, task="classification", n_classes=MNIST_CLASSES)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "epoch_seconds": [row["seconds"] for row in result.history],
-            "train_accuracy": result.history[-1]["train_accuracy"]}
+            "train_accuracy": result.history[-1]["train_accuracy"], "niceness": os.nice(0)}
