@@ -38,6 +38,7 @@ async def test_train_then_predict_evaluate_and_diagnose(api: httpx.AsyncClient) 
     dataset = await create_dataset(api, n_per_class=30)
     body = job_body(
         dataset["id"],
+        l2=0.01,
         epochs=15,
         validation={"split": 0.2},
         early_stopping={"patience": 5},
@@ -74,3 +75,10 @@ async def test_train_then_predict_evaluate_and_diagnose(api: httpx.AsyncClient) 
     weights = await api.get(f"{model_path}/weights")
     with np.load(io.BytesIO(weights.content), allow_pickle=False) as npz:
         assert npz["W1"].shape == (8, 4) and npz["W2"].shape == (3, 8)
+
+    rows = {"inputs": X[:10].tolist(), "targets": [IRIS_LABELS[t] for t in y[:10]]}
+    plain = (await api.post(f"{model_path}/gradients", json=rows)).json()
+    with_l2 = (await api.post(f"{model_path}/gradients", json=rows | {"include_l2": True})).json()
+    assert with_l2["loss"] > plain["loss"]  # ½λ‖W‖² is added, with the job's λ = 0.01
+    assert with_l2["layers"][0]["grad_norm_w"] != plain["layers"][0]["grad_norm_w"]
+    assert with_l2["layers"][0]["grad_norm_b"] == pytest.approx(plain["layers"][0]["grad_norm_b"])
