@@ -1,10 +1,11 @@
 """Database engines and sessions.
 
-SQLite is configured deliberately on every connection (WAL, foreign keys, busy timeout, synchronous),
-and every transaction that may write starts with BEGIN IMMEDIATE, so a writer waits for the lock up to
-busy_timeout instead of failing with "database is locked" when a deferred read transaction tries to
-upgrade (https://www.sqlite.org/wal.html). Read-only sessions use a deferred BEGIN so readers never
-queue behind writers. Engines are created in the process that uses them, never inherited across fork.
+SQLite is configured deliberately on every connection (WAL, foreign keys, busy timeout,
+synchronous), and every transaction that may write starts with BEGIN IMMEDIATE, so a writer waits
+for the lock up to busy_timeout instead of failing with "database is locked" when a deferred read
+transaction tries to upgrade (https://www.sqlite.org/wal.html). Read-only sessions use a deferred
+BEGIN so readers never queue behind writers. Engines are created in the process that uses them,
+never inherited across fork.
 Any other SQLAlchemy URL (PostgreSQL) works unchanged; only the pragmas are SQLite-specific.
 """
 
@@ -45,7 +46,11 @@ def make_engine(settings: Settings) -> Engine:
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout_ms / 1000}
+            url,
+            connect_args={
+                "check_same_thread": False,
+                "timeout": settings.sqlite_busy_timeout_ms / 1000,
+            },
         )
         _configure_sqlite(engine, settings)
         return engine

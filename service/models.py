@@ -144,7 +144,7 @@ class Job(Base):
 
 
 class EpochRecord(Base):
-    """One finished epoch: the metrics row and the per-layer diagnostics, committed as it completes."""
+    """One finished epoch: its metrics row and per-layer diagnostics, committed as it completes."""
 
     __tablename__ = "job_epochs"
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
@@ -160,7 +160,7 @@ class EpochRecord(Base):
 
 
 class Checkpoint(Base):
-    """The latest resumable state of a job (weights, optimizer, RNG, epoch), replaced every epoch."""
+    """A job's latest resumable state (weights, optimizer, RNG, epoch), replaced every epoch."""
 
     __tablename__ = "checkpoints"
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
@@ -193,7 +193,9 @@ class ModelWeights(Base):
     """engine.Model.to_bytes(): npz arrays + spec JSON, loadable with allow_pickle=False."""
 
     __tablename__ = "model_weights"
-    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    model_id: Mapped[str] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 

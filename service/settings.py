@@ -1,4 +1,4 @@
-"""All settings in one place: environment variables prefixed FEEDFORWARD_, read only by get_settings().
+"""All settings in one place: environment variables prefixed FEEDFORWARD_, read by get_settings().
 
 Nothing reads the environment at import time; tests build Settings(...) objects and pass them to
 create_app(settings).
@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FEEDFORWARD_", extra="ignore")
 
     # --- where things live -----------------------------------------------------------------
-    data_dir: Path = Field(Path("data"), description="Directory for the SQLite file and spooled uploads.")
+    data_dir: Path = Field(Path("data"), description="Directory of the SQLite file.")
     database_url: str | None = Field(
         None, description="Any SQLAlchemy URL; default sqlite:///<data_dir>/feedforward.db."
     )
@@ -37,9 +37,9 @@ class Settings(BaseSettings):
         "", description='"owner1:key1,owner2:key2"; required on every route but health when set.'
     )
     allowed_hosts: str = Field(
-        "", description="Extra Host header values accepted, comma-separated (localhost names always)."
+        "", description="Extra Host header values accepted, comma-separated (localhost always)."
     )
-    cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; none by default.")
+    cors_origins: str = Field("", description="Comma-separated CORS origins; none by default.")
     log_level: str = "INFO"
 
     # --- workers -----------------------------------------------------------------------------
@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1)
     job_wall_time_seconds: float = Field(15 * 60, gt=0)
     worker_memory_bytes: int | None = Field(None, ge=64 * MiB, description="RLIMIT_AS per worker.")
-    poll_seconds: float = Field(0.2, gt=0, description="How often idle workers look for queued jobs.")
+    poll_seconds: float = Field(0.2, gt=0, description="How often to look for queued jobs.")
 
     # --- limits --------------------------------------------------------------------------------
     max_upload_bytes: int = Field(512 * MiB, ge=1)

@@ -46,7 +46,7 @@ def dataset_out(dataset: Dataset) -> DatasetOut:
     return DatasetOut(
         id=dataset.id,
         name=dataset.name,
-        task=dataset.task,  # type: ignore[arg-type]
+        task=dataset.task,
         n_samples=dataset.n_samples,
         n_features=dataset.n_features,
         n_targets=dataset.n_targets,
@@ -70,7 +70,7 @@ def _metrics(data: dict[str, Any] | None) -> MetricsRow | None:
 def job_out(job: Job, model_id: str | None) -> JobOut:
     return JobOut(
         id=job.id,
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         dataset_id=job.dataset_id,
         validation_dataset_id=job.validation_dataset_id,
         epoch=job.epoch,
@@ -123,7 +123,7 @@ def model_out(model: Model) -> ModelOut:
         dataset_id=model.dataset_id,
         network=model.network,
         loss=model.loss,
-        task=model.task,  # type: ignore[arg-type]
+        task=model.task,
         n_features=model.n_features,
         parameter_count=model.parameter_count,
         layers=layer_infos(model.network, model.n_features),
