@@ -24,6 +24,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT_MARKER = "BENCH_RESULT "
+_LOAD_AT_START = os.getloadavg()  # the parent imports this module when a run starts
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -142,14 +143,31 @@ def verdict(measured: float, target: float, *, at_least: bool) -> str:
 def machine_description() -> list[str]:
     """Lines describing the machine, the interpreter and the load when the run started."""
     return [
-        f"- CPU: {_cpu_model()} ({os.cpu_count()} logical cores); load average {load_average()}"
-        " when the run started (other processes on a shared machine skew every figure)",
+        f"- CPU: {_cpu_model()} ({os.cpu_count()} logical cores); load average "
+        f"{load_average(_LOAD_AT_START)} when the run started (other processes on a shared "
+        "machine skew every figure)",
         f"- Python {platform.python_version()} on {platform.system()} {platform.release()}",
+        f"- Code: {_code_version()}",
     ]
 
 
-def load_average() -> str:
-    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+def _code_version() -> str:
+    """The commit measured, and whether engine/ or service/ differed from it (a shared tree)."""
+    def git(*arguments: str) -> str:
+        completed = subprocess.run(  # noqa: S603 - fixed git arguments
+            ["git", *arguments], cwd=ROOT, capture_output=True, text=True, check=False  # noqa: S607
+        )
+        return completed.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "engine", "service")
+    return f"commit {commit}" + (" plus uncommitted changes in engine/ or service/" if dirty else
+                                 ", engine/ and service/ clean")
+
+
+def load_average(values: tuple[float, float, float] | None = None) -> str:
+    """The 1, 5 and 15-minute load averages, now or as given."""
+    return ", ".join(f"{value:.2f}" for value in (values or os.getloadavg()))
 
 
 def _cpu_model() -> str:
