@@ -43,6 +43,11 @@ class Model:
                 f"the standardizer has {standardizer.n_features} features; "
                 f"the network takes {network.n_inputs}"
             )
+        if standardizer is not None and standardizer.mean.dtype != network.dtype:
+            # One dtype end to end: a float64 fit on a float32 network is stored as float32.
+            standardizer = Standardizer(
+                standardizer.mean.astype(network.dtype), standardizer.scale.astype(network.dtype)
+            )
         self.network, self.standardizer, self.task = network, standardizer, task
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.lock = threading.Lock()

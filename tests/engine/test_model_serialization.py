@@ -253,3 +253,15 @@ def test_standardizer_fit_uses_population_std_and_leaves_constant_columns_unscal
         standardizer.transform(np.zeros((2, 2)))
     with pytest.raises(DataError):
         Standardizer(np.zeros(2), np.array([1.0, 0.0]))
+
+
+def test_float64_standardizer_on_float32_network_round_trips_in_float32() -> None:
+    spec = NetworkSpec.model_validate({"layers": [{"units": 3, "activation": "softmax"}]})
+    network = Network.from_spec(spec, 4, loss="cross_entropy", dtype="float32",
+                                rng=np.random.default_rng(0))
+    X = np.random.default_rng(1).normal(5.0, 2.0, size=(20, 4))
+    model = Model(network, Standardizer.fit(X), task="classification")  # fit defaults to float64
+    assert model.standardizer is not None
+    assert model.standardizer.mean.dtype == np.float32
+    loaded = Model.from_bytes(model.to_bytes())
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
