@@ -16,11 +16,11 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/feedforward serve
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check engine service tests bench
+	$(BIN)/ruff check engine service tests bench examples
 	$(BIN)/mypy
 
 bench: $(STAMP)
