@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from dask_helpers import dask_settings, eventually, job_body, running_api, upload_blobs
+
+from tests.dask.dask_helpers import dask_settings, eventually, job_body, running_api, upload_blobs
 
 pytestmark = [pytest.mark.dask, pytest.mark.slow, pytest.mark.anyio]
 

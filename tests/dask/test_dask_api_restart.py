@@ -7,18 +7,16 @@ cluster are told to stop.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from dask_helpers import blobs_arrays, job_body, wait_until
 from distributed import Client, Event
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "live"))  # the live-server harness
-from live_helpers import FAST_LIFECYCLE, LiveServer  # noqa: E402
+from tests.dask.dask_helpers import blobs_arrays, job_body, wait_until
+from tests.live.live_helpers import FAST_LIFECYCLE, LiveServer
 
 pytestmark = [pytest.mark.dask, pytest.mark.slow, pytest.mark.live, pytest.mark.fault]
 

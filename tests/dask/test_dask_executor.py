@@ -10,7 +10,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from dask_helpers import (
+from distributed import Client
+
+from engine.model import Model
+from service.jobs.dask import DaskExecutor
+from service.jobs.dask_worker import INLINE_CHECKPOINT_BYTES
+from service.jobs.executor import Epoch, Failed, Finished, JobPayload, Lost
+from service.settings import Settings
+from tests.dask.dask_helpers import (
     Loader,
     blobs_npz,
     collect,
@@ -19,13 +26,6 @@ from dask_helpers import (
     payload,
     wait_until,
 )
-from distributed import Client
-
-from engine.model import Model
-from service.jobs.dask import DaskExecutor
-from service.jobs.dask_worker import INLINE_CHECKPOINT_BYTES
-from service.jobs.executor import Epoch, Failed, Finished, JobPayload, Lost
-from service.settings import Settings
 
 pytestmark = [pytest.mark.dask, pytest.mark.slow]
 

@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
-from dask_helpers import Loader, blobs_npz, collect, concluded, outcome, payload
 from distributed import LocalCluster
 
 from service.jobs.dask import DaskExecutor
 from service.jobs.executor import Epoch, Finished, Lost
 from service.settings import Settings
+from tests.dask.dask_helpers import Loader, blobs_npz, collect, concluded, outcome, payload
 
 pytestmark = [pytest.mark.dask, pytest.mark.slow, pytest.mark.fault]
 

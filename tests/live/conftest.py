@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_helpers import FAST_LIFECYCLE, LiveServer
+
+from tests.live.live_helpers import FAST_LIFECYCLE, LiveServer
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from live_helpers import LiveServer, wait_until
+
+from tests.live.live_helpers import LiveServer, wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 

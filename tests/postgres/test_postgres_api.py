@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,10 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))  # the API test helpers
-from api_helpers import (  # noqa: E402
+from service.app import create_app
+from service.db import Database
+from service.migrate import upgrade_to_head
+from tests.service.api_helpers import (
     assert_problem,
     client,
     create_dataset,
@@ -24,10 +25,6 @@ from api_helpers import (  # noqa: E402
     running_app,
     upload_csv,
 )
-
-from service.app import create_app  # noqa: E402
-from service.db import Database  # noqa: E402
-from service.migrate import upgrade_to_head  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 

@@ -6,7 +6,6 @@ replicas would show attempt 2 (and two runs); each job's `worker_id` names the r
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,13 +13,11 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, select
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "live"))  # the live-server harness
-from live_helpers import FAST_LIFECYCLE, LiveServer, wait_until  # noqa: E402
-
-from service.db import Database  # noqa: E402
-from service.migrate import upgrade_to_head  # noqa: E402
-from service.models import EpochRecord, Job  # noqa: E402
-from service.settings import Settings  # noqa: E402
+from service.db import Database
+from service.migrate import upgrade_to_head
+from service.models import EpochRecord, Job
+from service.settings import Settings
+from tests.live.live_helpers import FAST_LIFECYCLE, LiveServer, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.live]
 

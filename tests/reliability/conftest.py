@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from reliability_helpers import InProcessClient, make_app
+
+from tests.reliability.reliability_helpers import InProcessClient, make_app
 
 
 @pytest.fixture(scope="module")

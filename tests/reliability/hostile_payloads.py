@@ -11,7 +11,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from reliability_helpers import npz_bytes
+
+from tests.reliability.reliability_helpers import npz_bytes
 
 __all__ = [
     "Canary",

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from reliability_helpers import PUBLIC_PATHS, InProcessClient, strict_json
+
+from tests.reliability.reliability_helpers import PUBLIC_PATHS, InProcessClient, strict_json
 
 SOME_ID = "0123456789abcdef0123456789abcdef"
 WRONG_CREDENTIALS = [

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability_helpers import API_KEYS, ROOT, free_port, server_env
 
 from service.security_checks import InsecureBindError, check_bind, is_loopback
 from service.settings import Settings
+from tests.reliability.reliability_helpers import API_KEYS, ROOT, free_port, server_env
 
 FEEDFORWARD = Path(sys.executable).with_name("feedforward")
 

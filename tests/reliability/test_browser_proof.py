@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from reliability_helpers import blobs_csv, small_job
+
+from tests.reliability.reliability_helpers import blobs_csv, small_job
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from reliability_helpers import ALICE, make_app
-from schemathesis_hooks import strict_json_body  # registers the A5 check
+
+from tests.reliability.reliability_helpers import ALICE, make_app
+from tests.reliability.schemathesis_hooks import strict_json_body  # registers the A5 check
 
 pytestmark = pytest.mark.slow
 

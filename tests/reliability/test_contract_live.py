@@ -15,7 +15,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from reliability_helpers import KEYS, blobs_csv, live_server, small_job, wait_until
+
+from tests.reliability.reliability_helpers import (
+    KEYS,
+    ROOT,
+    blobs_csv,
+    live_server,
+    small_job,
+    wait_until,
+)
 
 HERE = Path(__file__).resolve().parent
 ST = Path(sys.executable).with_name("st")
@@ -55,7 +63,8 @@ def test_schemathesis_cli_finds_no_failure_against_live_uvicorn(tmp_path):
             "--request-timeout", "10", "--workers", "1", "--seed", "42",
             "--report", "junit", "--report-dir", str(tmp_path / "reports"),
         ]  # fmt: skip
-        env = {**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks", "PYTHONPATH": str(HERE)}
+        hooks = "tests.reliability.schemathesis_hooks"
+        env = {**os.environ, "SCHEMATHESIS_HOOKS": hooks, "PYTHONPATH": str(ROOT)}
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "Stateful" in result.stdout and "Scenarios:" in result.stdout, result.stdout[-3000:]

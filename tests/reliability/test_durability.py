@@ -17,7 +17,15 @@ import sqlite3
 
 import httpx
 import pytest
-from reliability_helpers import ALICE, LiveServer, ServerForks, blobs_csv, server_env, small_job
+
+from tests.reliability.reliability_helpers import (
+    ALICE,
+    LiveServer,
+    ServerForks,
+    blobs_csv,
+    server_env,
+    small_job,
+)
 
 ROUNDS = 51  # 17 uploads, 17 submissions, 17 cancels
 

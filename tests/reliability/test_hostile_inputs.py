@@ -13,16 +13,17 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from hostile_payloads import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.exc import OperationalError
+
+from tests.reliability.hostile_payloads import (
     hostile_npz_corpus,
     npy_with_object_array,
     npz_with_pickled_member,
     pickled,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from reliability_helpers import InProcessClient, make_app, strict_json
-from sqlalchemy.exc import OperationalError
+from tests.reliability.reliability_helpers import InProcessClient, make_app, strict_json
 
 LEAKS = re.compile(r"Traceback|File \"|/work/|/tmp/|/etc/|site-packages|SELECT |INSERT |UPDATE ")
 

@@ -13,8 +13,15 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from hostile_payloads import hostile_npz_corpus
-from reliability_helpers import ALICE, live_server, reset_peak_rss, rss_bytes, strict_json
+
+from tests.reliability.hostile_payloads import hostile_npz_corpus
+from tests.reliability.reliability_helpers import (
+    ALICE,
+    live_server,
+    reset_peak_rss,
+    rss_bytes,
+    strict_json,
+)
 
 MiB = 1 << 20
 UPLOAD_LIMIT = 64 * MiB

@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
-from reliability_helpers import ALICE, ROOT, live_server, wait_until
+
+from tests.reliability.reliability_helpers import ALICE, ROOT, live_server, wait_until
 
 pytestmark = [pytest.mark.load, pytest.mark.live, pytest.mark.slow]
 

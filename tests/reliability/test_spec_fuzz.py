@@ -14,7 +14,14 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_helpers import InProcessClient, blobs_csv, make_app, small_job, strict_json
+
+from tests.reliability.reliability_helpers import (
+    InProcessClient,
+    blobs_csv,
+    make_app,
+    small_job,
+    strict_json,
+)
 
 ALLOWED = {202, 404, 413, 422}
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import client, make_settings, running_app
 from fastapi import FastAPI
 
 from service.app import create_app
 from service.settings import Settings
+from tests.service.api_helpers import client, make_settings, running_app
 
 
 @pytest.fixture

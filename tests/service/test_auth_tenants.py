@@ -5,11 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from api_helpers import api_client, assert_problem, client, create_dataset, job_body, make_settings
 from fastapi import FastAPI
 
 from service.auth import resolve_owner
 from service.settings import Settings
+from tests.service.api_helpers import (
+    api_client,
+    assert_problem,
+    client,
+    create_dataset,
+    job_body,
+    make_settings,
+)
 
 pytestmark = pytest.mark.anyio
 ALICE, BOB = "key-alice-0123456789", "key-bob-0123456789"

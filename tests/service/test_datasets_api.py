@@ -8,7 +8,10 @@ import json
 import httpx
 import numpy as np
 import pytest
-from api_helpers import (
+from sqlalchemy import func, select
+
+from service.models import DatasetBlob
+from tests.service.api_helpers import (
     IRIS_LABELS,
     assert_problem,
     blobs,
@@ -20,9 +23,6 @@ from api_helpers import (
     upload_csv,
     upload_json,
 )
-from sqlalchemy import func, select
-
-from service.models import DatasetBlob
 
 pytestmark = pytest.mark.anyio
 

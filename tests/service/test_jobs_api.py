@@ -7,12 +7,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import assert_problem, create_dataset, job_body, make_settings, upload_json
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
 from service.models import EpochRecord, Job
 from service.settings import Settings
+from tests.service.api_helpers import (
+    assert_problem,
+    create_dataset,
+    job_body,
+    make_settings,
+    upload_json,
+)
 
 pytestmark = pytest.mark.anyio
 

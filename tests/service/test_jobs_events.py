@@ -12,11 +12,11 @@ from datetime import timedelta
 
 import anyio
 import pytest
-from api_helpers import client, create_dataset, job_body, make_settings
 
 from service.jobs import store
 from service.models import utcnow
 from service.routes import events as events_route
+from tests.service.api_helpers import client, create_dataset, job_body, make_settings
 
 pytestmark = pytest.mark.anyio
 

@@ -8,12 +8,12 @@ import time
 
 import numpy as np
 import pytest
-from jobs_fakes import fake_worker_main, job_spec, wait_for
 
 from service.jobs.executor import Epoch, ExecutorEvent, Finished, JobPayload
 from service.jobs.local import LocalExecutor
 from service.jobs.store import training_fields
 from service.jobs.worker_boot import worker_main
+from tests.service.jobs_fakes import fake_worker_main, job_spec, wait_for
 
 
 def _dataset_bytes() -> bytes:

@@ -9,13 +9,13 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import pytest
-from jobs_fakes import add_dataset, add_job, get_job, make_database
 from sqlalchemy import select
 
 from service.db import Database
 from service.jobs import store
 from service.models import Checkpoint, EpochRecord, Job, Model, ModelWeights, utcnow
 from service.settings import Settings
+from tests.service.jobs_fakes import add_dataset, add_job, get_job, make_database
 
 
 def _claim(database: Database, worker_id: str = "w1", lease_seconds: float = 30.0) -> str | None:

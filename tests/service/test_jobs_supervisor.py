@@ -14,7 +14,14 @@ import subprocess
 from datetime import timedelta
 
 import pytest
-from jobs_fakes import (
+from sqlalchemy import select, text
+
+from service.db import Database
+from service.jobs.local import LocalExecutor
+from service.jobs.supervisor import JobSupervisor
+from service.models import Checkpoint, EpochRecord, Model, ModelWeights, utcnow
+from service.settings import Settings
+from tests.service.jobs_fakes import (
     add_dataset,
     add_job,
     fake_worker_main,
@@ -23,13 +30,6 @@ from jobs_fakes import (
     wait_for,
     wait_for_status,
 )
-from sqlalchemy import select, text
-
-from service.db import Database
-from service.jobs.local import LocalExecutor
-from service.jobs.supervisor import JobSupervisor
-from service.models import Checkpoint, EpochRecord, Model, ModelWeights, utcnow
-from service.settings import Settings
 
 
 def _fake_executor(settings: Settings, load_dataset) -> LocalExecutor:

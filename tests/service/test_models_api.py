@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from api_helpers import IRIS_LABELS, assert_problem, blobs, create_dataset, upload_json
 from fastapi import FastAPI
 
 from engine.gradients import compute_gradients
@@ -18,6 +17,13 @@ from engine.network import Network
 from engine.preprocessing import Standardizer
 from engine.spec import NetworkSpec, parameter_count
 from service.models import EpochRecord, Job, Model, ModelWeights
+from tests.service.api_helpers import (
+    IRIS_LABELS,
+    assert_problem,
+    blobs,
+    create_dataset,
+    upload_json,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from api_helpers import assert_problem, create_dataset, job_body
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from service.observability import JsonFormatter, request_id_var
+from tests.service.api_helpers import assert_problem, create_dataset, job_body
 
 pytestmark = pytest.mark.anyio
 

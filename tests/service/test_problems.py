@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from api_helpers import BASE_URL, assert_problem, create_dataset, job_body
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
+
+from tests.service.api_helpers import BASE_URL, assert_problem, create_dataset, job_body
 
 pytestmark = pytest.mark.anyio
 LEAKS = ("Traceback", "/work/", "site-packages", "SELECT", "sqlite", 'File "')

@@ -7,13 +7,20 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import assert_problem, client, create_dataset, job_body, make_settings, upload_json
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from service.app import create_app
 from service.models import EpochRecord, Job
 from service.settings import Settings
+from tests.service.api_helpers import (
+    assert_problem,
+    client,
+    create_dataset,
+    job_body,
+    make_settings,
+    upload_json,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import anyio
 import pytest
-from api_helpers import api_client, create_dataset, job_body, make_settings
+
+from tests.service.api_helpers import api_client, create_dataset, job_body, make_settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

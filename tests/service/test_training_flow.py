@@ -11,9 +11,9 @@ import anyio
 import httpx
 import numpy as np
 import pytest
-from api_helpers import IRIS_LABELS, blobs, create_dataset, job_body, make_settings
 
 from service.settings import Settings
+from tests.service.api_helpers import IRIS_LABELS, blobs, create_dataset, job_body, make_settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 DEADLINE_SECONDS = 120
