@@ -25,7 +25,14 @@ from service.problems import Conflict, NotFound, TooManyRequests, Unprocessable,
 from service.schemas import JobCreate, ValidationDataset, ValidationSplit
 from service.settings import Settings
 
-__all__ = ["JOBS_SCOPE", "RETRY_AFTER_SECONDS", "check_spec_limits", "submit_job"]
+__all__ = [
+    "JOBS_SCOPE",
+    "RETRY_AFTER_SECONDS",
+    "SEED_BOUND",
+    "check_spec_limits",
+    "create_checked_job",
+    "submit_job",
+]
 
 JOBS_SCOPE = "POST /v1/jobs"
 # Jobs take seconds to minutes; half a minute is a polite first retry for a full queue.
@@ -53,7 +60,7 @@ def submit_job(
                 job = crud.get_job(session, owner=owner, job_id=replayed)
                 assert job is not None  # the record and its job were committed together
                 return job
-            job = _create_checked_job(session, settings, owner=owner, body=body)
+            job = create_checked_job(session, settings, owner=owner, body=body)
             if key is not None:
                 crud.save_idempotency_record(
                     session, owner=owner, scope=JOBS_SCOPE, key=key,
@@ -64,9 +71,15 @@ def submit_job(
         raise Conflict("a request with this Idempotency-Key is in progress; retry it") from exc
 
 
-def _create_checked_job(
-    session: Session, settings: Settings, *, owner: str, body: JobCreate
-) -> Job:
+def create_checked_job(session: Session, settings: Settings, *, owner: str, body: JobCreate) -> Job:
+    """Run every submission check and add the queued job to `session`; the one way jobs are made.
+
+    Checks, in order: the dataset (and validation dataset) exist for `owner` (404), the spec is
+    within the configured limits and fits the data (422), the owner's queue has room (429). The
+    stored spec has its defaults filled in, its loss resolved and a seed drawn when absent.
+    Nothing is committed here: `submit_job` and `sweep_store.create_sweep` call it inside their
+    write transaction, so a failed check (an ApiError) leaves no row behind.
+    """
     dataset = _owned_dataset(session, owner, body.dataset_id, loc=["body", "dataset_id"])
     validation_dataset = None
     if isinstance(body.validation, ValidationDataset):

@@ -17,8 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.db import Database
-from service.job_submission import SEED_BOUND
-from service.job_submission import _create_checked_job as create_checked_job
+from service.job_submission import SEED_BOUND, create_checked_job
 from service.models import Dataset, EpochRecord, Job, Model, Sweep
 from service.problems import ApiError, Unprocessable, field_error
 from service.schemas import JobCreate
