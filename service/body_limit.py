@@ -1,10 +1,11 @@
 """Request body limit as pure ASGI middleware: 413 without ever holding more than the limit.
 
 uvicorn has no body-size option, and a chunked request carries no Content-Length, so the limit
-is enforced twice: a declared Content-Length above the limit is refused before the body is read;
-otherwise `receive` is wrapped and counts bytes as the app pulls them, raising BodyTooLarge (an
-HTTPException, so FastAPI's body parsing and Starlette's form parser let it through to the
-problem handlers) as soon as the count passes the limit.
+is enforced twice: a declared Content-Length above the limit is refused before the body is read
+(unless no route serves the method and path: then the router's 405 or 404, which reads no body,
+is the truer answer); otherwise `receive` is wrapped and counts bytes as the app pulls them,
+raising BodyTooLarge (an HTTPException, so FastAPI's body parsing and Starlette's form parser let
+it through to the problem handlers) as soon as the count passes the limit.
 
 Limits: multipart uploads to POST /v1/datasets get `max_upload_bytes` (Starlette spools the file
 part to disk); every other body, JSON uploads included, gets `max_json_bytes`, because JSON is
@@ -17,9 +18,11 @@ from collections.abc import Collection
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.problems import problem_response
+from service.request_guards import router_serves
 
 __all__ = ["BodyLimit", "BodyTooLarge"]
 
@@ -34,12 +37,14 @@ class BodyLimit:
         self,
         app: ASGIApp,
         *,
+        router: Router,
         default_bytes: int,
         upload_bytes: int,
         upload_routes: Collection[tuple[str, str]],
         upload_media_types: Collection[str],
     ) -> None:
         self.app = app
+        self.router = router
         self.default_bytes = default_bytes
         self.upload_bytes = upload_bytes
         self.upload_routes = frozenset(upload_routes)
@@ -52,7 +57,7 @@ class BodyLimit:
         headers = Headers(scope=scope)
         limit = self._limit(scope, headers)
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isdigit() and int(declared) > limit and router_serves(self.router, scope):
             await _too_large(scope, receive, send, limit)
             return
         started = False

@@ -7,6 +7,9 @@
     MediaTypeGuard    415 unless the body is application/json (uploads: also multipart/form-data)
     BodyLimit         413 past max_json_bytes (uploads: max_upload_bytes), also for chunked bodies
 
+MediaTypeGuard and BodyLimit judge only requests a route serves: for any other method or path the
+router's 405 (with `Allow`) or 404 wins over 415 and 413.
+
 All of them are pure ASGI (no BaseHTTPMiddleware), so no body is ever buffered here. Multipart part
 counts and sizes are bounded by the upload route's `request.form(max_files=1, max_fields=…,
 max_part_size=…)` call and python-multipart's per-part header limits.
@@ -38,6 +41,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     """Add the guards; Starlette runs the middleware added last first."""
     app.add_middleware(
         BodyLimit,
+        router=app.router,
         default_bytes=settings.max_json_bytes,
         upload_bytes=settings.max_upload_bytes,
         upload_routes={UPLOAD_ROUTE},

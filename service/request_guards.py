@@ -11,7 +11,9 @@ rebinding (Ray CVE-2025-62593, MLflow CVE-2025-14279) or a cross-site "simple" r
                       multipart/form-data) → 415
     SecurityHeaders   nosniff, no framing, no referrer on every response
 
-Each guard answers with an RFC 9457 problem document and never reads the request body.
+Each guard answers with an RFC 9457 problem document and never reads the request body. Checks of
+the body (media type here, size in body_limit) apply only to requests the router would serve:
+anything else goes on to the router, whose 405 (with `Allow`) or 404 is the true answer.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "OriginGuard",
     "SecurityHeaders",
     "host_name",
+    "router_serves",
 ]
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -111,7 +114,8 @@ class MediaTypeGuard:
     """415 unless a request body has one of the media types its route reads.
 
     Only requests the router would serve are checked, so a method a path does not serve still gets
-    the router's 405 and an unknown path its 404.
+    the router's 405 with `Allow` (e.g. TRACE /v1/jobs with a multipart body) and an unknown path
+    its 404.
     """
 
     def __init__(
@@ -130,7 +134,7 @@ class MediaTypeGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             headers = Headers(scope=scope)
-            if _has_body(headers) and self._served(scope):
+            if _has_body(headers) and router_serves(self.router, scope):
                 accepted = self.by_route.get((scope["method"], scope["path"]), self.default)
                 media_type = headers.get("content-type", "").split(";")[0].strip().lower()
                 if media_type not in accepted:
@@ -139,8 +143,10 @@ class MediaTypeGuard:
                     return
         await self.app(scope, receive, send)
 
-    def _served(self, scope: Scope) -> bool:
-        return any(route.matches(scope)[0] is Match.FULL for route in self.router.routes)
+
+def router_serves(router: Router, scope: Scope) -> bool:
+    """Whether a route takes this method on this path (else the router answers 405 or 404)."""
+    return any(route.matches(scope)[0] is Match.FULL for route in router.routes)
 
 
 def _has_body(headers: Headers) -> bool:

@@ -68,3 +68,41 @@ def test_security_headers_on_api_responses(service_client):
     response = service_client.get("/v1/jobs")
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["x-frame-options"] == "DENY"
+
+
+# Every method Schemathesis probes for ST204 (unsupported method), QUERY included.
+PROBED_METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH", "TRACE", "QUERY")
+BODIES = {
+    "multipart": (b"--x\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--x--\r\n",
+                  "multipart/form-data; boundary=x"),
+    "text": (b"hello", "text/plain"),
+    "json": (b"{}", "application/json"),
+}  # fmt: skip
+
+
+def undeclared_methods(service_client) -> list[tuple[str, str, set[str]]]:
+    """(method, path with placeholder ids, declared methods) for every method a path lacks."""
+    paths = service_client.get("/openapi.json").json()["paths"]
+    probes = []
+    for template, operations in paths.items():
+        path = template.replace("{", "").replace("}", "")  # "/v1/jobs/{job_id}" → "/v1/jobs/job_id"
+        declared = {method.upper() for method in operations}
+        declared |= {"HEAD"} if "GET" in declared else set()
+        probes += [(m, path, declared) for m in PROBED_METHODS if m not in declared]
+    return probes
+
+
+@pytest.mark.parametrize("body", sorted(BODIES))
+def test_undeclared_method_gets_405_with_allow_before_any_body_check(service_client, body):
+    """TRACE /v1/jobs with a multipart body is a 405 naming GET, HEAD, POST, not a 415 (ST204)."""
+    content, content_type = BODIES[body]
+    probes = undeclared_methods(service_client)
+    assert ("TRACE", "/v1/jobs", {"GET", "HEAD", "POST"}) in probes
+    for method, path, declared in probes:
+        response = service_client.request(
+            method, path, content=content, headers={"Content-Type": content_type}
+        )
+        assert response.status_code == 405, (method, path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        allowed = {m.strip() for m in response.headers["allow"].split(",")}
+        assert allowed == declared, (method, path)

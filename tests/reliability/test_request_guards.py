@@ -298,3 +298,13 @@ def test_methods_a_path_does_not_serve_get_405_not_415():
     assert request(app, "PUT", "/v1/jobs", content=b"x", headers=text).status_code == 405
     assert request(app, "POST", "/v1/nothing", content=b"x", headers=text).status_code == 404
     assert calls == []
+
+
+def test_oversize_body_on_a_method_the_path_does_not_serve_gets_405_not_413():
+    app, calls = stand_in_app()
+    oversize, json_type = _json_of_size(JSON_LIMIT + 1), {"Content-Type": "application/json"}
+    response = request(app, "PUT", "/v1/jobs", content=oversize, headers=json_type)
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["allow"].split(",")} == {"GET", "HEAD", "POST"}
+    assert request(app, "POST", "/v1/jobs", content=oversize, headers=json_type).status_code == 413
+    assert calls == []
