@@ -15,8 +15,11 @@ from typing import Any
 import httpx
 import numpy as np
 from fastapi import FastAPI
+from sqlalchemy import func, select
 
 from service.app import create_app
+from service.db import Database
+from service.models import Job
 from service.settings import Settings
 
 BASE_URL = "http://localhost"
@@ -150,3 +153,9 @@ def assert_problem(response: httpx.Response, status: int, *words: str) -> dict[s
     for word in words:
         assert word.lower() in problem["detail"].lower(), (word, problem["detail"])
     return problem  # type: ignore[no-any-return]
+
+
+def job_count(database: Database) -> int:
+    """How many job rows exist: submissions that fail their checks must leave none."""
+    with database.read() as session:
+        return int(session.scalar(select(func.count(Job.id))) or 0)

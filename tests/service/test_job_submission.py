@@ -6,22 +6,14 @@ import ast
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
-from service.db import Database
 from service.job_submission import create_checked_job
-from service.models import Job
 from service.problems import NotFound, TooManyRequests, Unprocessable
 from service.schemas import JobCreate
-from tests.service.api_helpers import job_body
+from tests.service.api_helpers import job_body, job_count
 from tests.service.jobs_fakes import add_dataset, make_database
 
 SERVICE = Path(__file__).resolve().parents[2] / "service"
-
-
-def job_count(database: Database) -> int:
-    with database.read() as session:
-        return session.scalar(select(func.count(Job.id))) or 0
 
 
 def test_create_checked_job_queues_the_normalised_spec(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 
 from service.models import EpochRecord, Job
 from service.settings import Settings
@@ -16,6 +16,7 @@ from tests.service.api_helpers import (
     assert_problem,
     create_dataset,
     job_body,
+    job_count,
     make_settings,
     upload_json,
 )
@@ -26,11 +27,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path, max_queued_jobs_per_owner=5)
-
-
-async def job_count(app: FastAPI) -> int:
-    with app.state.database.read() as session:
-        return int(session.scalar(select(func.count()).select_from(Job)) or 0)
 
 
 async def test_submit_returns_202_with_location_and_queued_job(api: httpx.AsyncClient) -> None:
@@ -70,7 +66,7 @@ async def test_unknown_dataset_is_404_naming_it_and_creates_nothing(
     api: httpx.AsyncClient, app: FastAPI
 ) -> None:
     assert_problem(await api.post("/v1/jobs", json=job_body("feedbeef")), 404, "feedbeef")
-    assert await job_count(app) == 0
+    assert job_count(app.state.database) == 0
 
 
 @pytest.mark.parametrize(
@@ -93,7 +89,7 @@ async def test_invalid_specs_are_422_and_create_nothing(
     assert problem["errors"]
     assert all(w in str(problem) for w in words), problem
     assert "Traceback" not in str(problem)
-    assert await job_count(app) == 0
+    assert job_count(app.state.database) == 0
 
 
 async def test_output_width_must_match_the_classes(api: httpx.AsyncClient, app: FastAPI) -> None:
@@ -102,7 +98,7 @@ async def test_output_width_must_match_the_classes(api: httpx.AsyncClient, app: 
         await api.post("/v1/jobs", json=job_body(dataset["id"], n_classes=4)), 422, "3 classes"
     )
     assert problem["errors"][0]["loc"] == ["body", "network"]
-    assert await job_count(app) == 0
+    assert job_count(app.state.database) == 0
 
 
 async def test_regression_data_needs_an_identity_output(api: httpx.AsyncClient) -> None:
@@ -149,7 +145,7 @@ async def test_limits_are_422_naming_count_and_limit(
     dataset = await create_dataset(api)
     problem = assert_problem(await api.post("/v1/jobs", json=job_body(dataset["id"]) | change), 422)
     assert all(w in str(problem["errors"]) for w in words), problem
-    assert await job_count(app) == 0
+    assert job_count(app.state.database) == 0
 
 
 async def test_validation_dataset_must_match(api: httpx.AsyncClient) -> None:
@@ -246,7 +242,7 @@ async def test_idempotency_key_replays_and_rejects_another_body(
     assert_problem(other, 422, "Idempotency-Key")
     without_key = await api.post("/v1/jobs", json=job_body(dataset["id"]))
     assert without_key.json()["id"] != first.json()["id"]
-    assert await job_count(app) == 2
+    assert job_count(app.state.database) == 2
 
 
 async def test_twenty_concurrent_identical_posts_make_one_job(
@@ -259,7 +255,7 @@ async def test_twenty_concurrent_identical_posts_make_one_job(
     )
     assert {r.status_code for r in responses} <= {202, 409}
     assert len({r.json()["id"] for r in responses if r.status_code == 202}) == 1
-    assert await job_count(app) == 1
+    assert job_count(app.state.database) == 1
 
 
 async def test_admission_is_429_with_retry_after_beyond_the_queue_limit(
@@ -271,7 +267,7 @@ async def test_admission_is_429_with_retry_after_beyond_the_queue_limit(
     response = await api.post("/v1/jobs", json=job_body(dataset["id"]))
     assert_problem(response, 429, "5 jobs")
     assert int(response.headers["retry-after"]) > 0
-    assert await job_count(app) == 5
+    assert job_count(app.state.database) == 5
 
 
 async def test_a_split_that_leaves_no_training_rows_is_422(api: httpx.AsyncClient) -> None:

@@ -8,16 +8,16 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
 
 from service.app import create_app
-from service.models import EpochRecord, Job
+from service.models import EpochRecord
 from service.settings import Settings
 from tests.service.api_helpers import (
     assert_problem,
     client,
     create_dataset,
     job_body,
+    job_count,
     make_settings,
     upload_json,
 )
@@ -28,11 +28,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path, max_queued_jobs_per_owner=6)
-
-
-async def job_count(app: FastAPI) -> int:
-    with app.state.database.read() as session:
-        return int(session.scalar(select(func.count()).select_from(Job)) or 0)
 
 
 def record_epochs(app: FastAPI, job_id: str, values: list[float | None], metric: str) -> None:
@@ -112,7 +107,7 @@ async def test_an_invalid_point_fails_the_sweep_naming_it_and_creates_nothing(
     body = {"base": job_body(dataset["id"]), "grid": {"optimizer.learning_rate": [0.1, -1.0]}}
     problem = assert_problem(await api.post("/v1/sweeps", json=body), 422, "learning_rate")
     assert problem["errors"][0]["loc"][:2] == ["body", "grid"]
-    assert await job_count(app) == 0
+    assert job_count(app.state.database) == 0
 
 
 async def test_a_point_that_does_not_fit_the_data_is_422_at_that_point(
@@ -123,7 +118,7 @@ async def test_a_point_that_does_not_fit_the_data_is_422_at_that_point(
     body = {"base": job_body(dataset["id"]), "points": points}
     problem = assert_problem(await api.post("/v1/sweeps", json=body), 422, "point 2 of 2")
     assert problem["errors"][0]["loc"][:3] == ["body", "points", 1]
-    assert await job_count(app) == 0
+    assert job_count(app.state.database) == 0
 
 
 async def test_a_sweep_beyond_the_queue_limit_is_refused(
@@ -138,7 +133,7 @@ async def test_a_sweep_beyond_the_queue_limit_is_refused(
     response = await api.post("/v1/sweeps", json=overflowing)
     assert_problem(response, 429)
     assert int(response.headers["retry-after"]) > 0
-    assert await job_count(app) == 1
+    assert job_count(app.state.database) == 1
 
 
 async def test_sweep_on_an_unknown_dataset_is_404(api: httpx.AsyncClient) -> None:
@@ -166,7 +161,7 @@ async def test_malformed_sweeps_are_422_and_create_nothing(
     dataset = await create_dataset(api)
     body = {"base": job_body(dataset["id"]), **rest} if with_base else rest
     assert_problem(await api.post("/v1/sweeps", json=body), 422)
-    assert await job_count(app) == 0
+    assert job_count(app.state.database) == 0
 
 
 async def test_get_ranks_by_best_validation_accuracy_jobs_without_it_last(
