@@ -10,17 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic import command
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 
 from service.db import Database
-from service.migrate import alembic_config, current_revision, head_revision, upgrade_to_head
-from service.models import Base
+from service.migrate import current_revision, head_revision, upgrade_to_head
 from service.settings import Settings
+from tests.service.migration_helpers import EXPECTED_TABLES, run, tables
 
 pytestmark = pytest.mark.slow
 
-EXPECTED_TABLES = set(Base.metadata.tables) | {"alembic_version"}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -29,18 +27,6 @@ def database(postgres_url: str, tmp_path: Path) -> Iterator[Database]:
     database = Database(Settings(data_dir=tmp_path, database_url=postgres_url))
     yield database
     database.dispose()
-
-
-def run(database: Database, action: str, *args: str) -> None:
-    config = alembic_config()
-    with database.engine.connect() as connection:
-        config.attributes["connection"] = connection
-        getattr(command, action)(config, *args)
-        connection.commit()
-
-
-def tables(database: Database) -> set[str]:
-    return set(inspect(database.engine).get_table_names())
 
 
 def test_feedforward_migrate_brings_an_empty_postgresql_database_to_head(
