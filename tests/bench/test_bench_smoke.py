@@ -68,7 +68,9 @@ def test_service_bench_reports_training_latency_and_predictions(tmp_path: Path) 
     report = run_bench("service.py", tmp_path, "--workers", "1", "--samples", "512",
                        "--epochs", "1", "--get-requests", "20", "--predict-rows", "10",
                        "--large-requests", "2", "--small-requests", "10")
-    for figure in ("service job ÷ engine alone", "GET /v1/jobs/{id} p99 while every worker trains",
+    for figure in ("service job (created_at → finished_at) ÷ engine alone",
+                   "GET /v1/jobs/{id} p99 while every worker trains",
                    "small predictions: requests/s ÷ bare endpoint's", "| 1 workers training |",
+                   "10 × 784 as inputs_npy",
                    "Every load job still running when the last GET returned: yes"):
         assert figure in report
