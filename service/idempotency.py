@@ -5,6 +5,10 @@ status code; the same key with a different body is a 422; keys are optional. The
 written in the transaction that creates the resource, so a client that retries after a lost
 response never makes a second resource; concurrent duplicates are serialised by the write lock
 (BEGIN IMMEDIATE on SQLite; elsewhere by the unique constraint, surfacing as 409).
+
+A key whose dataset was deleted since is a 409 (dataset_upload): a 201 naming a dataset that
+answers 404 would be false, and a second dataset under the key would break "one key, at most one
+resource". Jobs are never deleted, so their keys always replay.
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ IdempotencyKeyHeader = Annotated[
         min_length=1,
         max_length=255,
         pattern=r"^[\x21-\x7e]+$",
-        description="Retry-safe submission: the same key and body return the first result.",
+        description=(
+            "Retry-safe submission: the same key and body return the first result; the same key "
+            "with another body is a 422, and a key whose dataset was deleted since is a 409."
+        ),
     ),
 ]
 

@@ -91,6 +91,13 @@ class Page(BaseModel, Generic[T]):
 class DatasetJsonBody(ClosedBody):
     """A dataset sent as JSON instead of a file upload."""
 
+    # A valid body for the docs, and for Schemathesis to create datasets (random bodies never are).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "xor", "X": [[0, 0], [0, 1], [1, 0], [1, 1]], "y": [0, 1, 1, 0]}]
+        }
+    )
+
     name: str | None = Field(None, max_length=256)
     X: list[list[float]] = Field(description="Rows of numeric features, (n_samples, n_features).")
     y: list[Label] | list[list[float]] = Field(

@@ -9,13 +9,14 @@ test_contract_live.py.
 from __future__ import annotations
 
 import tempfile
+import tomllib
 from pathlib import Path
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from tests.reliability.reliability_helpers import ALICE, make_app
+from tests.reliability.reliability_helpers import KEYS, make_app
 from tests.reliability.schemathesis_hooks import strict_json_body  # registers the A5 check
 
 pytestmark = pytest.mark.slow
@@ -24,13 +25,18 @@ pytestmark = pytest.mark.slow
 # Built at collection: schemathesis' lazy `from_fixture` fails under pytest 9 (no `_nodeid`).
 # The directory is removed when the interpreter exits.
 DATA_DIR = tempfile.TemporaryDirectory(prefix="contract-")
-CONFIG = schemathesis.Config.from_path(Path(__file__).with_name("schemathesis.toml"))
+# The token goes through the declared HTTPBearer scheme, so Schemathesis knows it is the real one
+# (a plain header counts as generated auth, and a 2xx with it as ignored auth) and negative cases
+# may drop it knowingly.
+BEARER = {"auth": {"openapi": {"HTTPBearer": {"bearer": KEYS["alice"]}}}}
+CONFIG = schemathesis.Config.from_dict(
+    tomllib.loads(Path(__file__).with_name("schemathesis.toml").read_text()) | BEARER
+)
 schema = schemathesis.openapi.from_asgi(
     "/openapi.json",
     make_app(Path(DATA_DIR.name) / "data", allowed_hosts="testserver"),
     config=CONFIG,
 )
-schema.config.update(headers=ALICE)  # declared, so negative cases may drop it knowingly
 
 
 @schema.parametrize()

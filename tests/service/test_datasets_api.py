@@ -206,6 +206,36 @@ async def test_upload_idempotency_key_replays_the_first_dataset(api: httpx.Async
     assert (await api.get("/v1/datasets")).json()["total"] == 1
 
 
+async def test_upload_idempotency_key_of_a_deleted_dataset_is_409_not_a_dangling_201(
+    api: httpx.AsyncClient,
+) -> None:
+    files = {"file": ("d.csv", iris_like_csv(n_per_class=5), "text/csv")}
+    first = await api.post("/v1/datasets", files=files, headers={"Idempotency-Key": "gone"})
+    dataset_id = first.json()["id"]
+    assert (await api.delete(f"/v1/datasets/{dataset_id}")).status_code == 204
+    replay = await api.post("/v1/datasets", files=files, headers={"Idempotency-Key": "gone"})
+    assert_problem(replay, 409, "deleted", "new key")
+    fresh = await api.post("/v1/datasets", files=files, headers={"Idempotency-Key": "fresh"})
+    assert fresh.status_code == 201 and fresh.json()["id"] != dataset_id
+    assert (await api.get(f"/v1/datasets/{fresh.json()['id']}")).status_code == 200
+    assert (await api.get("/v1/datasets")).json()["total"] == 1
+
+
+async def test_openapi_documents_the_409_of_a_deleted_datasets_key(api: httpx.AsyncClient) -> None:
+    create = (await api.get("/openapi.json")).json()["paths"]["/v1/datasets"]["post"]
+    assert "409" in create["responses"]
+    header = next(p for p in create["parameters"] if p["name"] == "Idempotency-Key")
+    assert "409" in header["description"] and "deleted" in header["description"]
+
+
+async def test_the_documented_json_body_example_is_a_valid_upload(api: httpx.AsyncClient) -> None:
+    components = (await api.get("/openapi.json")).json()["components"]["schemas"]
+    (example,) = components["DatasetJsonBody"]["examples"]
+    response = await api.post("/v1/datasets", json=example)
+    assert response.status_code == 201, response.text
+    assert (response.json()["n_samples"], response.json()["classes"]) == (4, [0, 1])
+
+
 async def test_concurrent_json_uploads_all_succeed(api: httpx.AsyncClient) -> None:
     body = json.dumps({"X": [[0.0], [1.0], [2.0], [3.0]], "y": [0, 1, 0, 1]})
     responses = await asyncio.gather(
