@@ -52,3 +52,18 @@ def test_the_strict_json_check_fires_on_non_finite_tokens():
 
     with pytest.raises(AssertionError, match="NaN"):
         strict_json_body(None, NaNResponse(), None)
+
+
+def test_unknown_query_parameters_are_negative_input_exactly_where_a_route_takes_a_query():
+    """schemathesis.toml lets negative cases add unknown query parameters only there."""
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        generation = schema.config.generation_for(operation=operation, phase="fuzzing")
+        assert generation.allow_extra_parameters == bool(list(operation.query)), operation.label
+
+
+def test_routes_with_a_query_refuse_unknown_parameters_and_the_others_ignore_them(service_client):
+    for path in ("/v1/datasets", "/v1/jobs", "/v1/models"):
+        response = service_client.get(path, params={"bogus": "1"})
+        assert response.status_code == 422 and "bogus" in response.json()["detail"], path
+    assert service_client.get("/healthz", params={"bogus": "1"}).status_code == 200
