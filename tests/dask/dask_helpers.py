@@ -1,4 +1,4 @@
-"""Helpers for the Dask tests: polling with a deadline, small datasets, the API on Dask."""
+"""Helpers for the Dask tests: small datasets, executor payloads, the API on Dask."""
 
 from __future__ import annotations
 
@@ -20,17 +20,6 @@ from service.jobs.protocol import arrays_to_npz
 from service.settings import Settings
 
 T = TypeVar("T")
-
-
-def wait_until(condition: Callable[[], T | None], *, timeout: float, what: str) -> T:
-    """Poll `condition` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def blobs_arrays(
@@ -154,16 +143,16 @@ async def running_api(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
 
 
 async def eventually(
-    condition: Callable[[], Awaitable[T | None]], *, timeout: float, what: str
+    condition: Callable[[], Awaitable[T | None]], *, timeout: float, message: str
 ) -> T:
-    """Await `condition` until it returns something truthy; fail naming `what` after `timeout`."""
+    """Await `condition` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = await condition()
         if value:
             return value
         await anyio.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
 async def upload_blobs(http: httpx.AsyncClient, seed: int, n_samples: int = 600) -> str:

@@ -43,7 +43,7 @@ async def test_job_trains_on_dask_committing_each_epoch_as_it_ends(
             state = await job_state(http, job["id"])
             return state if state["status"] in TERMINAL else None
 
-        final = await eventually(finished, timeout=120, what="the job to finish")
+        final = await eventually(finished, timeout=120, message="the job to finish")
         assert final["status"] == "succeeded", final
         assert (final["epoch"], final["attempt"]) == (15, 1)
         assert await metric_epochs(http, job["id"]) == list(range(1, 16))
@@ -75,7 +75,7 @@ async def test_sweep_points_train_in_parallel_on_both_workers_from_one_scatter(
             state = (await http.get(f"/v1/sweeps/{sweep['id']}")).json()
             return state if state["status_counts"].get("succeeded") == 4 else None
 
-        final = await eventually(all_succeeded, timeout=180, what="4 sweep points to succeed")
+        final = await eventually(all_succeeded, timeout=180, message="4 sweep points to succeed")
         assert len(workers) == 2 and most_at_once == 2
         best = [job["best"] for job in final["jobs"]]
         assert None not in best and best == sorted(best, reverse=True)
@@ -93,7 +93,7 @@ async def test_cancel_stops_a_running_dask_job_within_an_epoch(
             state = await job_state(http, job["id"])
             return state if state["epoch"] >= 2 else None
 
-        running = await eventually(two_epochs, timeout=60, what="two epochs")
+        running = await eventually(two_epochs, timeout=60, message="two epochs")
         epoch_seconds = running["metrics"]["seconds"]
         asked = time.monotonic()
         assert (await http.post(f"/v1/jobs/{job['id']}/cancel")).status_code == 202
@@ -102,7 +102,7 @@ async def test_cancel_stops_a_running_dask_job_within_an_epoch(
             state = await job_state(http, job["id"])
             return state if state["status"] in TERMINAL else None
 
-        final = await eventually(ended, timeout=30, what="the job to stop")
+        final = await eventually(ended, timeout=30, message="the job to stop")
         assert final["status"] == "cancelled" and final["model_id"] is None
         assert time.monotonic() - asked < epoch_seconds + 2.0
         assert final["epoch"] < 300
@@ -121,7 +121,7 @@ async def test_killed_worker_job_resumes_from_its_checkpoint_on_another_worker(
             state = await job_state(http, job["id"])
             return executor.job_workers().get(job["id"]) if state["epoch"] >= 3 else None
 
-        first = await eventually(placed_after_three_epochs, timeout=60, what="3 epochs")
+        first = await eventually(placed_after_three_epochs, timeout=60, message="3 epochs")
         os.kill(first["pid"], signal.SIGKILL)
         epochs_seen: list[int] = []
         places: set[str] = set()
@@ -134,7 +134,7 @@ async def test_killed_worker_job_resumes_from_its_checkpoint_on_another_worker(
                 places.add(place["worker"])
             return state if state["status"] in TERMINAL else None
 
-        final = await eventually(finished, timeout=120, what="the resumed job to finish")
+        final = await eventually(finished, timeout=120, message="the resumed job to finish")
         assert final["status"] == "succeeded", final
         assert final["attempt"] == 2
         assert epochs_seen == sorted(epochs_seen) and epochs_seen[0] >= 3  # resumed, not restarted

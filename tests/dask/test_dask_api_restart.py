@@ -15,8 +15,9 @@ import httpx
 import pytest
 from distributed import Client, Event
 
-from tests.dask.dask_helpers import blobs_arrays, job_body, wait_until
+from tests.dask.dask_helpers import blobs_arrays, job_body
 from tests.live.live_helpers import FAST_LIFECYCLE, LiveServer
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.dask, pytest.mark.slow, pytest.mark.live, pytest.mark.fault]
 
@@ -61,7 +62,7 @@ def test_killed_api_resubmits_queued_and_resumes_running_jobs_on_restart(
         wait_until(
             lambda: all(state(http, j)["epoch"] >= 3 for j in running),
             timeout=60,
-            what="both long jobs to pass epoch 3",
+            message="both long jobs to pass epoch 3",
         )
         assert state(http, queued)["status"] == "queued"
     dask_api.kill()
@@ -79,7 +80,7 @@ def test_killed_api_resubmits_queued_and_resumes_running_jobs_on_restart(
                 for j in [*running, queued]
             )
 
-        wait_until(all_finished, timeout=180, what="every job to finish after the restart")
+        wait_until(all_finished, timeout=180, message="every job to finish after the restart")
         finals = {j: state(http, j) for j in [*running, queued]}
         epochs = {
             j: [row["epoch"] for row in http.get(f"/v1/jobs/{j}/metrics").json()["items"]]

@@ -24,8 +24,8 @@ from tests.dask.dask_helpers import (
     concluded,
     outcome,
     payload,
-    wait_until,
 )
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.dask, pytest.mark.slow]
 
@@ -117,7 +117,7 @@ def test_killed_worker_job_resumes_from_its_checkpoint_and_matches_an_uninterrup
     executor = make_executor(Loader(dataset))
     executor.submit(payload("k1", dataset[1], epochs=20, batch_size=4))
     events = collect(executor, lambda ev: sum(isinstance(e, Epoch) for e in ev) >= 3)
-    where = wait_until(lambda: executor.job_workers().get("k1"), timeout=10, what="worker pid")
+    where = wait_until(lambda: executor.job_workers().get("k1"), timeout=10, message="worker pid")
     os.kill(where["pid"], signal.SIGKILL)
     events += collect(executor, concluded("k1"))
     assert isinstance(outcome(events, "k1"), Lost)

@@ -24,6 +24,7 @@ import numpy as np
 from service.db import Database
 from service.models import Base, Dataset, DatasetBlob, Job
 from service.settings import Settings
+from tests.polling import wait_until as wait_for
 
 FAKE_BATCHES_PER_EPOCH = 5
 BATCH_SECONDS = {"normal": 0.002, "slow": 0.05}
@@ -85,18 +86,6 @@ def add_job(database: Database, dataset_id: str, *, epochs: int = 3, **columns: 
 def get_job(database: Database, job_id: str) -> Job:
     with database.read() as session:
         return session.get_one(Job, job_id)
-
-
-def wait_for(condition: Any, *, timeout: float = 20.0, interval: float = 0.02) -> Any:
-    """Poll `condition()` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s (last value {value!r})")
-        time.sleep(interval)
 
 
 def wait_for_status(database: Database, job_id: str, *statuses: str, timeout: float = 20.0) -> Job:
