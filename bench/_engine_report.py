@@ -154,6 +154,6 @@ _NOTES = """## How to read this
   scikit-learn runs MLPClassifier(solver="sgd", alpha=0, momentum=0), one partial_fit per epoch.
 - Digits: our time is the whole train() call (set-up, 20 epochs, diagnostics, checkpoints).
 - Memory: growth of the peak RSS during train() beyond the dataset already in memory; a per-epoch
-  copy of the dataset would add the dataset's size. standardize=true stores one standardised copy.
+  copy of the dataset, or a standardised copy, would add the dataset's size.
 - Figures from different machines or BLAS builds are not comparable (OpenBLAS's kernel choice
   alone changes float32 GEMM speed by 2×)."""
