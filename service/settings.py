@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     blas_threads: int | None = Field(
         None, ge=1, description="BLAS threads per worker; default cores ÷ workers (at least 1)."
     )
+    api_blas_threads: int = Field(1, ge=1, description="BLAS threads of the API process.")
     heartbeat_seconds: float = Field(5.0, gt=0)
     lease_seconds: float = Field(30.0, gt=0)
     max_attempts: int = Field(3, ge=1)
