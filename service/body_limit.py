@@ -9,11 +9,15 @@ it through to the problem handlers) as soon as the count passes the limit.
 
 Limits: multipart uploads to POST /v1/datasets get `max_upload_bytes` (Starlette spools the file
 part to disk); every other body, JSON uploads included, gets `max_json_bytes`, because JSON is
-parsed in memory.
+parsed in memory. A JSON body without Content-Length is first spooled (memory up to 1 MiB, then a
+temporary file) and only replayed to the app once it is known to fit, so rejecting it never holds
+more than the spool's memory part (the app would otherwise buffer up to the limit before the count
+passes it).
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Collection
 
 from starlette.datastructures import Headers
@@ -60,6 +64,12 @@ class BodyLimit:
         if declared.isdigit() and int(declared) > limit and router_serves(self.router, scope):
             await _too_large(scope, receive, send, limit)
             return
+        if not declared and scope["method"] in BODY_METHODS and limit == self.default_bytes:
+            spooled = await _spool(receive, limit)
+            if spooled is None:
+                await _too_large(scope, receive, send, limit)
+                return
+            receive = _replay(spooled, receive)
         started = False
 
         async def counting_send(message: Message) -> None:
@@ -95,6 +105,45 @@ def _counting_receive(receive: Receive, limit: int) -> Receive:
         return message
 
     return counted
+
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+SPOOL_MEMORY_BYTES = 1024 * 1024
+REPLAY_CHUNK_BYTES = 64 * 1024
+
+
+async def _spool(receive: Receive, limit: int) -> tempfile.SpooledTemporaryFile[bytes] | None:
+    """The whole body in a spooled file, or None as soon as it passes the limit."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)
+    received, more = 0, True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if received > limit:
+            spool.close()
+            return None
+        spool.write(chunk)
+        more = message.get("more_body", False)
+    spool.seek(0)
+    return spool
+
+
+def _replay(spool: tempfile.SpooledTemporaryFile[bytes], receive: Receive) -> Receive:
+    """The spooled body in chunks, then the connection's own messages (http.disconnect)."""
+
+    async def replay() -> Message:
+        if spool.closed:
+            return await receive()
+        chunk = spool.read(REPLAY_CHUNK_BYTES)
+        more = len(chunk) == REPLAY_CHUNK_BYTES
+        if not more:
+            spool.close()
+        return {"type": "http.request", "body": chunk, "more_body": more}
+
+    return replay
 
 
 async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:

@@ -236,6 +236,14 @@ def test_chunked_json_body_over_the_limit_is_refused():
     assert calls == []  # FastAPI reads the body before the handler runs
 
 
+def test_chunked_json_body_within_the_limit_reaches_the_handler_whole():
+    app, calls = stand_in_app()
+    response = request(app, "POST", "/v1/jobs", content=_chunks(JSON_LIMIT // 2),
+                       headers={"Content-Type": "application/json"})  # fmt: skip
+    assert response.status_code == 200 and response.json() == {"keys": 1}
+    assert calls == ["create"]
+
+
 def test_chunked_upload_over_the_upload_limit_is_refused_mid_stream():
     app, calls = stand_in_app()
     response = request(app, "POST", "/v1/datasets", content=_chunks(UPLOAD_LIMIT * 2, 4096),
