@@ -26,6 +26,7 @@ from service.dataset_parsing import ParsedDataset, canonical_bytes, parse_json_d
 from service.db import Database
 from service.idempotency import fingerprint, replayed_resource_id
 from service.models import Dataset
+from service.multipart import bounded_form
 from service.problems import Conflict, Unprocessable, UnsupportedMediaType, field_error
 from service.schemas import ClosedBody, Task
 from service.settings import Settings
@@ -102,7 +103,7 @@ def _validated(model: type[ClosedBody], obj: Any, *, loc: list[str]) -> Any:
 async def _read_form(request: Request, settings: Settings) -> DatasetUpload:
     max_fields = settings.max_multipart_parts - 1  # the file part counts towards the limit too
     limits = {"max_fields": max_fields, "max_part_size": settings.max_field_bytes}
-    async with request.form(max_files=1, **limits) as form:
+    async with bounded_form(request, max_files=1, **limits) as form:
         upload, fields = _form_parts(form)
         parsed = await run_in_threadpool(
             parse_upload, upload.file, upload.filename or "", upload.content_type,

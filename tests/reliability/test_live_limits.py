@@ -130,6 +130,9 @@ NAME_FIELD = 'Content-Disposition: form-data; name="name"'
 MULTIPART_CASES = {
     "17 parts": multipart([(NAME_FIELD, "x")] * 16 + [FILE_PART]),
     "64 KiB part header": multipart([(NAME_FIELD + '; x="' + "a" * 65536 + '"', "x"), FILE_PART]),
+    # Each line under python-multipart's own per-line cap, together over our 16 KiB per part.
+    "17 KiB of part headers": multipart([(FILE_PART[0] + "".join(
+        f"\r\nX-Pad-{i}: " + "a" * 3500 for i in range(5)), FILE_PART[1])]),
     "2 MiB non-file field": multipart([(NAME_FIELD, "n" * (2 * MiB)), FILE_PART]),
     "two files": multipart([FILE_PART, FILE_PART]),
     "part without a name": multipart([("Content-Disposition: form-data", "x"), FILE_PART]),
