@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+import anyio
 
 T = TypeVar("T")
 
@@ -21,3 +23,18 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout} s: {message} (last value {value!r})")
         time.sleep(interval)
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[T]], *, timeout: float = 20.0, interval: float = 0.02,
+    message: str = "",
+) -> T:
+    """The async twin of wait_until: await `condition()` until it is truthy and return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {message} (last value {value!r})")
+        await anyio.sleep(interval)

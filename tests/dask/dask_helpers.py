@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import anyio
 import httpx
 import numpy as np
 from fastapi import FastAPI
@@ -140,19 +139,6 @@ async def running_api(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
         httpx.AsyncClient(transport=transport, base_url=BASE_URL, timeout=60.0) as http,
     ):
         yield app, http
-
-
-async def eventually(
-    condition: Callable[[], Awaitable[T | None]], *, timeout: float, message: str
-) -> T:
-    """Await `condition` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await condition()
-        if value:
-            return value
-        await anyio.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
 async def upload_blobs(http: httpx.AsyncClient, seed: int, n_samples: int = 600) -> str:

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.dask.dask_helpers import dask_settings, eventually, job_body, running_api, upload_blobs
+from tests.dask.dask_helpers import dask_settings, job_body, running_api, upload_blobs
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.dask, pytest.mark.slow, pytest.mark.anyio]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -19,6 +18,7 @@ from tests.service.api_helpers import (
     assert_problem,
     client,
     create_dataset,
+    finished_job,
     iris_like_csv,
     job_body,
     make_settings,
@@ -28,7 +28,6 @@ from tests.service.api_helpers import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
-TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
 @pytest.fixture
@@ -49,17 +48,6 @@ async def api(postgres_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncCli
         yield http
 
 
-async def finished(http: httpx.AsyncClient, job_id: str, timeout: float = 120.0) -> dict[str, Any]:
-    import anyio
-
-    with anyio.fail_after(timeout):
-        while True:
-            job = (await http.get(f"/v1/jobs/{job_id}")).json()
-            if job["status"] in TERMINAL:
-                return job  # type: ignore[no-any-return]
-            await anyio.sleep(0.05)
-
-
 async def test_datasets_jobs_models_and_operations_on_postgresql(api: httpx.AsyncClient) -> None:
     dataset = await create_dataset(api)
     assert (await api.get(f"/v1/datasets/{dataset['id']}")).json() == dataset
@@ -73,7 +61,7 @@ async def test_datasets_jobs_models_and_operations_on_postgresql(api: httpx.Asyn
     assert replay.json()["id"] == job["id"]
     assert_problem(await api.delete(f"/v1/datasets/{dataset['id']}"), 409)
 
-    done = await finished(api, job["id"])
+    done = await finished_job(api, job["id"])
     assert done["status"] == "succeeded", done
     metrics = (await api.get(f"/v1/jobs/{job['id']}/metrics")).json()
     assert [row["epoch"] for row in metrics["items"]] == [1, 2, 3, 4]
@@ -130,7 +118,7 @@ async def test_cancel_a_running_job_and_a_sweep_on_postgresql(api: httpx.AsyncCl
         while (await api.get(f"/v1/jobs/{job['id']}")).json()["epoch"] < 1:
             await anyio.sleep(0.05)
     assert (await api.post(f"/v1/jobs/{job['id']}/cancel")).status_code == 202
-    assert (await finished(api, job["id"], timeout=30))["status"] == "cancelled"
+    assert (await finished_job(api, job["id"], timeout=30))["status"] == "cancelled"
     assert_problem(await api.post(f"/v1/jobs/{job['id']}/cancel"), 409)
 
     sweep_body = {
@@ -139,7 +127,7 @@ async def test_cancel_a_running_job_and_a_sweep_on_postgresql(api: httpx.AsyncCl
     }
     sweep = (await api.post("/v1/sweeps", json=sweep_body)).json()
     for point in sweep["jobs"]:
-        assert (await finished(api, point["id"]))["status"] == "succeeded"
+        assert (await finished_job(api, point["id"]))["status"] == "succeeded"
     ranked = (await api.get(f"/v1/sweeps/{sweep['id']}")).json()
     assert ranked["status_counts"] == {"succeeded": 2}
     assert all(point["best"] is not None for point in ranked["jobs"])

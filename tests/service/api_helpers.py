@@ -21,6 +21,7 @@ from service.app import create_app
 from service.db import Database
 from service.models import Job
 from service.settings import Settings
+from tests.polling import eventually
 
 BASE_URL = "http://localhost"
 IRIS_LABELS = ("setosa", "versicolor", "virginica")
@@ -159,3 +160,21 @@ def job_count(database: Database) -> int:
     """How many job rows exist: submissions that fail their checks must leave none."""
     with database.read() as session:
         return int(session.scalar(select(func.count(Job.id))) or 0)
+
+
+TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+
+
+async def finished_job(
+    http: httpx.AsyncClient, job_id: str, timeout: float = 120.0
+) -> dict[str, Any]:
+    """Poll GET /v1/jobs/{id} until the job reaches a terminal status; the job document."""
+
+    async def terminal() -> dict[str, Any] | None:
+        job: dict[str, Any] = (await http.get(f"/v1/jobs/{job_id}")).json()
+        return job if job["status"] in TERMINAL_STATUSES else None
+
+    return await eventually(
+        terminal, timeout=timeout, interval=0.05, message=f"job {job_id} to end"
+    )
+

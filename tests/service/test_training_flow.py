@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
-from typing import Any
 
-import anyio
 import httpx
 import numpy as np
 import pytest
 
 from service.settings import Settings
-from tests.service.api_helpers import IRIS_LABELS, blobs, create_dataset, job_body, make_settings
+from tests.service.api_helpers import (
+    IRIS_LABELS,
+    blobs,
+    create_dataset,
+    finished_job,
+    job_body,
+    make_settings,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 DEADLINE_SECONDS = 120
@@ -22,16 +26,6 @@ DEADLINE_SECONDS = 120
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path, workers=1)
-
-
-async def wait_until_finished(api: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        job = (await api.get(f"/v1/jobs/{job_id}")).json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job  # type: ignore[no-any-return]
-        await anyio.sleep(0.1)  # a polling interval; the loop itself checks the state
-    raise AssertionError(f"job {job_id} did not finish within {DEADLINE_SECONDS} s: {job}")
 
 
 async def test_train_then_predict_evaluate_and_diagnose(api: httpx.AsyncClient) -> None:
@@ -46,7 +40,7 @@ async def test_train_then_predict_evaluate_and_diagnose(api: httpx.AsyncClient) 
     )
     submitted = await api.post("/v1/jobs", json=body)
     assert submitted.status_code == 202, submitted.text
-    job = await wait_until_finished(api, submitted.json()["id"])
+    job = await finished_job(api, submitted.json()["id"], timeout=DEADLINE_SECONDS)
     assert job["status"] == "succeeded", job
     assert job["model_id"] and job["epoch"] >= 1 and job["metrics"]["val_loss"] is not None
 
