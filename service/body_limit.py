@@ -59,12 +59,14 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        limit = self._limit(scope, headers)
+        upload = self._is_upload(scope, headers)
+        limit = self.upload_bytes if upload else self.default_bytes
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit and router_serves(self.router, scope):
             await _too_large(scope, receive, send, limit)
             return
-        if not declared and scope["method"] in BODY_METHODS and limit == self.default_bytes:
+        chunked_json = not declared and not upload and scope["method"] in BODY_METHODS
+        if chunked_json and router_serves(self.router, scope):
             spooled = await _spool(receive, limit)
             if spooled is None:
                 await _too_large(scope, receive, send, limit)
@@ -84,12 +86,11 @@ class BodyLimit:
                 raise
             await _too_large(scope, receive, send, limit)
 
-    def _limit(self, scope: Scope, headers: Headers) -> int:
+    def _is_upload(self, scope: Scope, headers: Headers) -> bool:
+        """A multipart dataset upload (Starlette spools its file part to disk)."""
         media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        is_upload = (scope["method"], scope["path"]) in self.upload_routes
-        if is_upload and media_type in self.upload_media_types:
-            return self.upload_bytes
-        return self.default_bytes
+        route = (scope["method"], scope["path"])
+        return route in self.upload_routes and media_type in self.upload_media_types
 
 
 def _counting_receive(receive: Receive, limit: int) -> Receive:
