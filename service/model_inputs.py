@@ -14,30 +14,50 @@ import numpy as np
 
 from service.problems import PayloadTooLarge, Unprocessable, field_error
 
-__all__ = ["class_indices", "feature_matrix", "regression_targets"]
+__all__ = [
+    "check_row_count",
+    "checked_feature_matrix",
+    "class_indices",
+    "feature_matrix",
+    "regression_targets",
+]
 
 
 def feature_matrix(
     rows: Sequence[Sequence[float]], *, n_features: int, max_rows: int
 ) -> np.ndarray:
     """(n_samples, n_features) float64; 413 beyond max_rows, 422 for a wrong or ragged width."""
-    if len(rows) > max_rows:
-        raise PayloadTooLarge(
-            f"{len(rows)} rows in one request; the limit is {max_rows} "
-            "(FEEDFORWARD_MAX_PREDICT_ROWS); split the rows into several requests"
-        )
+    check_row_count(len(rows), max_rows=max_rows)
     for index, row in enumerate(rows):
         if len(row) != n_features:
-            raise Unprocessable(
-                f"the model expects {n_features} features per row; row {index} has {len(row)}",
-                errors=[
-                    field_error(
-                        ["body", "inputs", index],
-                        f"expected {n_features} features, given {len(row)}",
-                    )
-                ],
-            )
+            raise _wrong_width(index, len(row), n_features)
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), n_features)
+
+
+def checked_feature_matrix(X: np.ndarray, *, n_features: int, max_rows: int) -> np.ndarray:
+    """The checks of feature_matrix for rows that are already one (n_rows, width) array."""
+    check_row_count(X.shape[0], max_rows=max_rows)
+    if X.shape[1] != n_features:
+        raise _wrong_width(0, X.shape[1], n_features)
+    return X
+
+
+def check_row_count(n_rows: int, *, max_rows: int) -> None:
+    """413 for more rows than one request may carry."""
+    if n_rows > max_rows:
+        raise PayloadTooLarge(
+            f"{n_rows} rows in one request; the limit is {max_rows} "
+            "(FEEDFORWARD_MAX_PREDICT_ROWS); split the rows into several requests"
+        )
+
+
+def _wrong_width(index: int, width: int, n_features: int) -> Unprocessable:
+    return Unprocessable(
+        f"the model expects {n_features} features per row; row {index} has {width}",
+        errors=[
+            field_error(["body", "inputs", index], f"expected {n_features} features, given {width}")
+        ],
+    )
 
 
 def _check_length(targets: Sequence[Any], n_samples: int) -> None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from service import crud, inference
 from service.auth import OwnerDep
 from service.deps import DatabaseDep, ModelDep, PageDep, RawBodyDep, SettingsDep, closed_query
+from service.json_rows import inputs_matrix
 from service.model_access import (
     EngineModelDep,
     cached_engine_model,
@@ -17,7 +18,7 @@ from service.model_access import (
     parse_body,
     run_sized,
 )
-from service.model_inputs import feature_matrix
+from service.model_inputs import checked_feature_matrix, feature_matrix
 from service.model_schemas import (
     ClassificationEvaluation,
     DiagnosticsOut,
@@ -78,6 +79,10 @@ async def predict(model: ModelDep, request: Request) -> PredictionOut:
     max_rows = request.app.state.settings.max_predict_rows
 
     def work() -> PredictionOut:
+        rows = inputs_matrix(body)  # the bulk path; every other body is validated by the schema
+        if rows is not None:
+            X = checked_feature_matrix(rows, n_features=model.n_features, max_rows=max_rows)
+            return inference.predict(engine_model, X, classes=model.classes)
         parsed = parse_body(PredictRequest, body)
         if parsed.inputs_npy is not None:
             X = npy_matrix(parsed.inputs_npy, n_features=model.n_features, max_rows=max_rows)

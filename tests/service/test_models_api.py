@@ -148,6 +148,10 @@ async def test_predict_rejects_wrong_width_naming_expected_and_given(
     )
     problem = assert_problem(response, 422, "4 features", "has 3")
     assert problem["errors"][0]["loc"] == ["body", "inputs", 0]
+    ragged = {"inputs": [[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0]]}
+    response = await api.post(f"/v1/models/{classifier['id']}/predict", json=ragged)
+    problem = assert_problem(response, 422, "row 1 has 3")
+    assert problem["errors"][0]["loc"] == ["body", "inputs", 1]
 
 
 @pytest.mark.parametrize(
@@ -158,10 +162,11 @@ async def test_predict_rejects_wrong_width_naming_expected_and_given(
         '{"inputs": []}',
         '{"inputs": [["a", 1, 2, 3]]}',
         '{"inputs": [[1, 2, 3, 4]], "extra": 1}',
+        '{"inputs": [[1, [2], 3, 4]]}',
         "not json",
         "{}",
     ],
-    ids=["nan", "overflow", "empty", "string", "extra-key", "not-json", "missing"],
+    ids=["nan", "overflow", "empty", "string", "extra-key", "nested-cell", "not-json", "missing"],
 )
 async def test_predict_rejects_bad_bodies_with_422(
     api: httpx.AsyncClient, classifier: dict[str, Any], body: str
