@@ -1,7 +1,8 @@
 """One pass over the training rows in shuffled mini-batches, and chunked evaluation.
 
 The hot loop per mini-batch: gather rows into the reused buffer (standardised in place), forward
-and backward (`Network.loss_and_gradients`), one optimizer step. Diagnostics read the caches of
+and backward (`Network.loss_and_gradients`), one optimizer step (plain SGD folds α into the
+backward pass and only subtracts). Diagnostics read the caches of
 the first mini-batch of the epoch, so they cost one small copy of the weights and no extra pass.
 """
 
@@ -70,11 +71,17 @@ class EpochRunner:
             first = diagnose and start == 0
             if first:
                 self.snapshot.take(params)
-            loss = network.loss_and_gradients(X_batch, y_batch, l2=self.l2)
+            # Diagnostics read true gradients; other batches may let the gradients carry α.
+            scaled = self.optimizer.takes_scaled_gradients and not first
+            scale = learning_rate if scaled else 1.0
+            loss = network.loss_and_gradients(X_batch, y_batch, l2=self.l2, scale=scale)
             if not math.isfinite(loss):
                 outcome.non_finite_loss = loss
                 return outcome
-            self.optimizer.step(params, grads, learning_rate)
+            if scaled:
+                self.optimizer.step_scaled(params, grads)
+            else:
+                self.optimizer.step(params, grads, learning_rate)
             if first:
                 outcome.layers = layer_diagnostics(network, self.snapshot)
             total_loss += loss * X_batch.shape[0]

@@ -1,9 +1,12 @@
 """Layer math, batch-first: z = a_prev Wᵀ + b for a batch a_prev of shape (n_samples, fan_in).
 
-W keeps the lecture's orientation (M_l, M_{l−1}); `np.matmul(a_prev, W.T, out=z)` hands the
-transpose to BLAS as a flag, so nothing is copied. Each layer computes into buffers preallocated
-for one batch size (`allocate(n)` once, `bind(buffers)` on each switch) and fills its gradients in
-place.
+W keeps the lecture's orientation (M_l, M_{l−1}) as an array, but a Dense layer stores it as its
+transpose (fan_in, units): `np.matmul(a_prev, W.T, out=z)` is then a plain GEMM and ∂L/∂W (also
+stored transposed) is aᵀδ, which OpenBLAS runs ~30 % faster than the (units, fan_in) layout for
+the first layer of an MNIST network (bench/results/NOTES.md); δ·W, the one product this layout
+slows, is never computed for layer 1. Transposes reach BLAS as flags, so nothing is copied.
+Each layer computes into buffers preallocated for one batch size (`allocate(n)` once,
+`bind(buffers)` on each switch) and fills its gradients in place.
 
 Per batch, with δ = ∂L/∂z⁽ˡ⁾ (rows already carry the 1/n of the mean loss):
     ∂L/∂W = δᵀ a_prev    ∂L/∂b = Σ_rows δ    ∂L/∂a_prev = δ W
@@ -31,7 +34,7 @@ class Dense:
     def __init__(self, units: int, fan_in: int, activation: Activation, dtype: Any) -> None:
         self.units, self.fan_in, self.dtype = units, fan_in, np.dtype(dtype)
         self.activation = activation
-        self.W = np.zeros((units, fan_in), dtype=self.dtype)
+        self.W = np.zeros((fan_in, units), dtype=self.dtype).T  # (units, fan_in), see above
         self.b = np.zeros(units, dtype=self.dtype)
         self.params: dict[str, Array] = {"W": self.W, "b": self.b, **activation.params}
         self.grads: dict[str, Array] = {k: np.zeros_like(v) for k, v in self.params.items()}

@@ -78,11 +78,19 @@ class Network:
 
     # --- per-batch computation ---------------------------------------------------------------
 
-    def loss_and_gradients(self, X: Array, y: Array, *, l2: float = 0.0) -> float:
-        """Fill `grads` with ∂R/∂θ of R = mean loss + ½λΣ‖W‖²; return the mean loss alone."""
+    def loss_and_gradients(
+        self, X: Array, y: Array, *, l2: float = 0.0, scale: float = 1.0
+    ) -> float:
+        """Fill `grads` with scale·∂R/∂θ of R = mean loss + ½λΣ‖W‖²; return the mean loss alone.
+
+        Every gradient is linear in the output delta, so `scale` costs one pass over the (n, K)
+        delta; plain SGD passes its learning rate here and then only subtracts (θ ← θ − g).
+        """
         X = self._check_input(X)
         self._bind(X.shape[0])
         value = self._forward_with_loss(X, y)
+        if scale != 1.0:
+            self._top.delta *= self.dtype.type(scale)
         if not self._loss.fused:
             self._top.backprop_activation()
         for layer, below in self._backward_pairs:
@@ -90,7 +98,7 @@ class Network:
             below.backprop_activation()
         self.layers[0].backward(X, None)
         if l2:
-            self._add_weight_decay(l2)
+            self._add_weight_decay(l2 * scale)
         return value
 
     def forward(self, X: Array) -> Array:

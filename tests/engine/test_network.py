@@ -67,6 +67,23 @@ def test_loss_and_gradients_fills_the_caches_of_the_batch() -> None:
     np.testing.assert_array_equal(network.a[-1], network.forward(X))
 
 
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+def test_scaled_gradients_are_the_gradients_times_the_scale(loss: str) -> None:
+    layers = MIXED if loss == "cross_entropy" else {"layers": [
+        *MIXED["layers"][:-1], {"units": 2, "activation": {"name": "prelu"}}]}
+    network = build(layers, loss=loss)
+    X, y = batch()
+    if loss == "mse":
+        y = np.random.default_rng(2).normal(size=(5, 2))
+    plain_loss = network.loss_and_gradients(X, y, l2=0.3)
+    plain = [{k: v.copy() for k, v in g.items()} for g in network.grads]
+    assert network.loss_and_gradients(X, y, l2=0.3, scale=0.07) == plain_loss
+    for grads, before in zip(network.grads, plain, strict=True):
+        assert set(grads) == set(before)
+        for name, gradient in grads.items():  # W, b, PReLU γ, swish β, maxout pieces, λW
+            np.testing.assert_allclose(gradient, 0.07 * before[name], rtol=1e-12, atol=1e-300)
+
+
 def test_l2_adds_lambda_w_to_weight_gradients_only_and_is_not_in_the_returned_loss() -> None:
     network = build(MIXED)
     X, y = batch()

@@ -121,6 +121,26 @@ ALL_SPECS = [
 ]
 
 
+def test_sgd_step_scaled_subtracts_gradients_that_carry_the_learning_rate() -> None:
+    params, scaled = _params(), _params()
+    weights = scaled[0]["W"]
+    SGD(params).step(params, _grads((0.1, -0.2), 0.3), learning_rate=0.5)
+    opt = SGD(scaled)
+    opt.step_scaled(scaled, _grads((0.5 * 0.1, 0.5 * -0.2), 0.5 * 0.3))
+    assert scaled[0]["W"] is weights and opt.t == 1
+    for mine, reference in zip(scaled[0].values(), params[0].values(), strict=True):
+        np.testing.assert_allclose(mine, reference, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS[1:], ids=lambda s: f"{s.name}")
+def test_only_plain_sgd_takes_scaled_gradients(spec: SGDSpec) -> None:
+    opt = make_optimizer(spec, _params())
+    assert not opt.takes_scaled_gradients  # α inside a velocity or an Adam moment is not θ − g
+    with pytest.raises(NotImplementedError, match="learning rate"):
+        opt.step_scaled(_params(), _grads((0.1, 0.1), 0.1))
+    assert make_optimizer(ALL_SPECS[0], _params()).takes_scaled_gradients
+
+
 def test_make_optimizer_maps_each_spec_to_its_rule() -> None:
     kinds = [type(make_optimizer(spec, _params())) for spec in ALL_SPECS]
     assert kinds == [SGD, Momentum, Nesterov, Momentum, Nesterov, AdaGrad, RMSprop, Adam]

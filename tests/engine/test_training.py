@@ -11,6 +11,7 @@ import pytest
 
 from engine.checkpoint import Checkpoint
 from engine.errors import DataError, SerializationError, SpecError
+from engine.optimizers import SGD
 from engine.spec import TrainingSpec
 from engine.training import EpochReport, TrainResult, train
 
@@ -120,6 +121,20 @@ def test_batch_size_one_is_per_sample_sgd() -> None:
           on_epoch=_collect(reports))
     assert reports[0].checkpoint is not None
     assert int(Checkpoint.from_bytes(reports[0].checkpoint).optimizer["t"]) == 10  # 10 steps
+
+
+def test_sgd_folding_the_learning_rate_into_the_gradients_trains_the_same_network(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    X, y = _blobs()
+    spec = _spec(dtype="float64", l2=0.01, diagnostics_every=2,
+                 optimizer={"name": "sgd", "learning_rate": 0.3,
+                            "schedule": {"name": "exponential", "gamma": 0.8}})
+    folded = _weights(train(spec, X, y, task="classification"))
+    monkeypatch.setattr(SGD, "takes_scaled_gradients", False)  # θ ← θ − α·g, two passes
+    plain = _weights(train(spec, X, y, task="classification"))
+    for name, array in folded.items():
+        np.testing.assert_allclose(array, plain[name], rtol=1e-11, atol=1e-13, err_msg=name)
 
 
 def test_the_learning_rate_follows_the_schedule() -> None:
