@@ -85,8 +85,8 @@ class BatchGatherer:
         n_rows = idx.shape[0]
         X_batch, y_batch = self._X_buffer[:n_rows], self._y_buffer[:n_rows]
         # mode="clip" skips the bounds check that would make np.take buffer its output
-        np.take(self.X, idx, axis=0, out=X_batch, mode="clip")
-        np.take(self.y, idx, axis=0, out=y_batch, mode="clip")
+        self.X.take(idx, axis=0, out=X_batch, mode="clip")  # methods: no np.take wrapper per step
+        self.y.take(idx, axis=0, out=y_batch, mode="clip")
         if self.prepare is not None:
             self.prepare(X_batch)
         return X_batch, y_batch

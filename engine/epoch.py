@@ -40,7 +40,7 @@ def count_correct(output: Array, y: Array) -> int:
     """Rows whose predicted class equals y: argmax of softmax, or p > ½ for one logistic unit."""
     if output.shape[1] == 1:
         return int(np.count_nonzero((output[:, 0] > 0.5) == (y == 1)))
-    return int(np.count_nonzero(np.argmax(output, axis=1) == y))
+    return int(np.count_nonzero(output.argmax(axis=1) == y))
 
 
 class EpochRunner:
