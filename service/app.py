@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from threadpoolctl import threadpool_limits
 
+from service.allocator import keep_freed_memory
 from service.db import Database
 from service.jobs.supervisor import JobSupervisor
 from service.middleware import install_middleware
@@ -60,6 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Training runs in the workers; a small BLAS pool here leaves them the cores (a 1,000-row
     # prediction while workers trained took 58 ms with 1 thread against 103 ms with 2).
     blas = threadpool_limits(limits=settings.api_blas_threads, user_api="blas")
+    keep_freed_memory()  # large request bodies reuse memory instead of faulting pages in again
     if database.is_sqlite:
         await run_in_threadpool(upgrade_to_head, database.engine)
     if settings.workers > 0:

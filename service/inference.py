@@ -19,7 +19,7 @@ from service.model_schemas import (
     PredictionOut,
     RegressionEvaluation,
 )
-from service.views import finite_json
+from service.views import finite_json, finite_list
 
 __all__ = ["evaluate", "gradients", "predict"]
 
@@ -29,12 +29,12 @@ def predict(model: EngineModel, X: np.ndarray, *, classes: list[Any] | None) -> 
     if classes is None:
         values = model.predict(X)
         column = values[:, 0] if values.shape[1] == 1 else values
-        return PredictionOut(predictions=finite_json(column.tolist()), probabilities=None)
+        return PredictionOut(predictions=finite_list(column), probabilities=None)
     probabilities = model.predict_proba(X)
     predicted = np.argmax(probabilities, axis=1)
     return PredictionOut(
         predictions=[classes[i] for i in predicted.tolist()],
-        probabilities=finite_json(probabilities.tolist()),
+        probabilities=finite_list(probabilities),
         classes=classes,
     )
 

@@ -6,6 +6,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from engine.spec import DenseLayer, NetworkSpec, layer_shapes
 from service.model_schemas import DiagnosticsOut, EpochDiagnostics, Finding, LayerInfo, ModelOut
 from service.models import Dataset, EpochRecord, Job, Model
@@ -15,6 +17,7 @@ __all__ = [
     "dataset_out",
     "diagnostics_out",
     "finite_json",
+    "finite_list",
     "job_out",
     "layer_infos",
     "metrics_row",
@@ -29,6 +32,12 @@ METRIC_FIELDS = (
     "learning_rate",
     "seconds",
 )
+
+
+def finite_list(array: np.ndarray) -> Any:
+    """array.tolist() with NaN and ±Inf as None; the per-element walk only when one is there."""
+    values = array.tolist()
+    return values if np.isfinite(array).all() else finite_json(values)
 
 
 def finite_json(value: Any) -> Any:
