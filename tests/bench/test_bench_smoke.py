@@ -9,6 +9,7 @@ only where those optional benchmark dependencies are installed.
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,17 @@ def test_service_bench_reports_training_latency_and_predictions(tmp_path: Path) 
                    "10 × 784 as inputs_npy",
                    "Every load job still running when the last GET returned: yes"):
         assert figure in report
+
+
+def test_step_profile_clocks_every_kind_of_call() -> None:
+    command = [sys.executable, str(ROOT / "bench" / "step_profile.py"), "--samples", "1024",
+               "--batch", "64", "--epochs", "1"]
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and script
+        command, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "µs per step; GEMM floor" in completed.stdout
+    for kind in ("GEMM forward", "GEMM weight gradient", "GEMM input gradient", "gather",
+                 "softmax cross-entropy", "SGD update", "activation forward", "bias add"):
+        assert kind in completed.stdout
