@@ -160,8 +160,8 @@ def test_float32_parameters_and_state_stay_float32(spec: SGDSpec) -> None:
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: f"{s.name}")
 def test_step_allocates_no_parameter_sized_arrays(spec: SGDSpec) -> None:
     rng = np.random.default_rng(0)
-    params = [{"W": rng.standard_normal((500, 500), dtype=np.float32)}]
-    grads = [{"W": rng.standard_normal((500, 500), dtype=np.float32)}]
+    params = [{"W": rng.standard_normal((1000, 1000), dtype=np.float32)}]
+    grads = [{"W": rng.standard_normal((1000, 1000), dtype=np.float32)}]
     opt = make_optimizer(spec, params)
     opt.step(params, grads, learning_rate=1e-3)
     tracemalloc.start()
@@ -171,7 +171,9 @@ def test_step_allocates_no_parameter_sized_arrays(spec: SGDSpec) -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 100_000  # one 500×500 float32 temporary would be 1 MB
+    # One 1000×1000 float32 temporary would be 4 MB; the margin absorbs what other threads left
+    # running by earlier tests (e.g. a Dask client) allocate while tracemalloc is on (271 kB seen).
+    assert peak < 1_000_000
 
 
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: f"{s.name}")
