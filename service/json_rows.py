@@ -15,17 +15,20 @@ import threading
 import numpy as np
 import simdjson
 
-__all__ = ["inputs_matrix"]
+__all__ = ["SHARED_PARSER_MAX_BYTES", "inputs_matrix"]
 
 # A parser keeps its buffers between documents (a fresh one costs ~7 ms for a 6 MB body), but
-# holds one document at a time: concurrent requests that find it busy use a fresh one.
+# holds one document at a time: concurrent requests that find it busy use a fresh one. Its buffers
+# grow to ~4× the largest body it parsed, so only bodies up to SHARED_PARSER_MAX_BYTES use it (it
+# then keeps ≤ ~32 MB); a bigger body (10,000 rows are ~60 MB) gets a parser freed with it.
+SHARED_PARSER_MAX_BYTES = 8 * 1024 * 1024
 _shared_parser = simdjson.Parser()
 _shared_parser_lock = threading.Lock()
 
 
 def inputs_matrix(body: bytes) -> np.ndarray | None:
     """(n_rows, width) float64 for a body that is exactly {"inputs": rows}; None otherwise."""
-    if _shared_parser_lock.acquire(blocking=False):
+    if len(body) <= SHARED_PARSER_MAX_BYTES and _shared_parser_lock.acquire(blocking=False):
         try:
             return _rows_of(_shared_parser, body)
         finally:

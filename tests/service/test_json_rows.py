@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from service import json_rows
 from service.json_rows import inputs_matrix
 from service.model_schemas import PredictRequest
 
@@ -94,3 +95,20 @@ def test_concurrent_bodies_each_get_their_own_rows() -> None:
     assert sorted(results) == list(range(len(bodies)))
     for index, matrix in results.items():
         assert matrix is not None and matrix.shape == (200, 300) and (matrix == index).all()
+
+
+def test_bodies_above_the_shared_parser_bound_get_a_parser_of_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Untouchable:
+        def parse(self, body: bytes) -> None:
+            raise AssertionError("a large body must not grow the shared parser's buffers")
+
+    small = json.dumps({"inputs": [[1.5, 2.5]]}).encode()
+    large = json.dumps({"inputs": [[0.25] * 50] * 40}).encode()
+    monkeypatch.setattr(json_rows, "SHARED_PARSER_MAX_BYTES", len(small))
+    monkeypatch.setattr(json_rows, "_shared_parser", Untouchable())
+    matrix = inputs_matrix(large)
+    assert matrix is not None and matrix.shape == (40, 50) and (matrix == 0.25).all()
+    with pytest.raises(AssertionError, match="shared parser"):
+        inputs_matrix(small)  # small bodies do use it
