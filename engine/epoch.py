@@ -2,8 +2,8 @@
 
 The hot loop per mini-batch: gather rows into the reused buffer (standardised in place), forward
 and backward (`Network.loss_and_gradients`), one optimizer step (plain SGD folds α into the
-backward pass and only subtracts). Diagnostics read the caches of
-the first mini-batch of the epoch, so they cost one small copy of the weights and no extra pass.
+backward pass and only subtracts). Diagnostics read the caches of the first mini-batch of the
+epoch, so they cost one small copy of the weights and no extra pass.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class EpochRunner:
         self.train_rows, self.batch_size, self.l2 = train_rows, batch_size, l2
         self.classification, self.should_stop = classification, should_stop
         self.order = np.empty_like(train_rows)  # reshuffled in place every epoch
+        self.folds_learning_rate = optimizer.takes_scaled_gradients
         self.snapshot = WeightSnapshot(network.params)
 
     def run(self, rng: np.random.Generator, learning_rate: float, diagnose: bool) -> EpochOutcome:
@@ -71,8 +72,7 @@ class EpochRunner:
             first = diagnose and start == 0
             if first:
                 self.snapshot.take(params)
-            # Diagnostics read true gradients; other batches may let the gradients carry α.
-            scaled = self.optimizer.takes_scaled_gradients and not first
+            scaled = self.folds_learning_rate and not first  # diagnostics read true gradients
             scale = learning_rate if scaled else 1.0
             loss = network.loss_and_gradients(X_batch, y_batch, l2=self.l2, scale=scale)
             if not math.isfinite(loss):

@@ -1,7 +1,8 @@
 """What the model routes need before the engine runs: the cached model, parsed bodies, arrays.
 
-Large bodies (prediction rows) are validated straight from the raw bytes by pydantic-core, several
-times faster than FastAPI's default stdlib json.loads followed by validation.
+Bodies are validated straight from the raw bytes by pydantic-core, several times faster than
+FastAPI's default stdlib json.loads followed by validation; plain nested prediction rows skip even
+that (service/json_rows.py).
 """
 
 from __future__ import annotations
@@ -21,10 +22,17 @@ from engine.model import Model as EngineModel
 from service import crud
 from service.db import Database
 from service.deps import ModelDep
+from service.json_rows import inputs_matrix
 from service.model_cache import ModelCache
-from service.model_inputs import class_indices, feature_matrix, regression_targets
-from service.model_schemas import EvaluateRequest, GradientsRequest
+from service.model_inputs import (
+    checked_feature_matrix,
+    class_indices,
+    feature_matrix,
+    regression_targets,
+)
+from service.model_schemas import EvaluateRequest, GradientsRequest, PredictRequest
 from service.models import Dataset, Model
+from service.npy_inputs import npy_matrix
 from service.problems import NotFound, Unprocessable, field_error
 from service.settings import Settings
 
@@ -34,6 +42,7 @@ __all__ = [
     "evaluation_data",
     "gradient_data",
     "parse_body",
+    "prediction_rows",
     "run_sized",
 ]
 
@@ -92,6 +101,18 @@ def _targets(targets: list[Any], model: Model, n_samples: int) -> np.ndarray:
 
 def _n_outputs(model: Model) -> int:
     return int(model.network["layers"][-1]["units"])
+
+
+def prediction_rows(body: bytes, model: Model, *, max_rows: int) -> np.ndarray:
+    """The rows of a predict body: nested lists (the simdjson bulk path, or the schema for any
+    other body, which names what is wrong) or base64 `.npy`."""
+    rows = inputs_matrix(body)
+    if rows is not None:
+        return checked_feature_matrix(rows, n_features=model.n_features, max_rows=max_rows)
+    parsed = parse_body(PredictRequest, body)
+    if parsed.inputs_npy is not None:
+        return npy_matrix(parsed.inputs_npy, n_features=model.n_features, max_rows=max_rows)
+    return feature_matrix(parsed.inputs or [], n_features=model.n_features, max_rows=max_rows)
 
 
 def gradient_data(

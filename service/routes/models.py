@@ -9,16 +9,15 @@ from fastapi import APIRouter, Query, Request, Response
 from service import crud, inference
 from service.auth import OwnerDep
 from service.deps import DatabaseDep, ModelDep, PageDep, RawBodyDep, SettingsDep, closed_query
-from service.json_rows import inputs_matrix
 from service.model_access import (
     EngineModelDep,
     cached_engine_model,
     evaluation_data,
     gradient_data,
     parse_body,
+    prediction_rows,
     run_sized,
 )
-from service.model_inputs import checked_feature_matrix, feature_matrix
 from service.model_schemas import (
     ClassificationEvaluation,
     DiagnosticsOut,
@@ -27,11 +26,9 @@ from service.model_schemas import (
     GradientsRequest,
     ModelOut,
     PredictionOut,
-    PredictRequest,
     RegressionEvaluation,
     WeightsJson,
 )
-from service.npy_inputs import npy_matrix
 from service.openapi import error_responses, json_request_body
 from service.schemas import Page
 from service.views import diagnostics_out, model_out
@@ -79,15 +76,7 @@ async def predict(model: ModelDep, request: Request) -> PredictionOut:
     max_rows = request.app.state.settings.max_predict_rows
 
     def work() -> PredictionOut:
-        rows = inputs_matrix(body)  # the bulk path; every other body is validated by the schema
-        if rows is not None:
-            X = checked_feature_matrix(rows, n_features=model.n_features, max_rows=max_rows)
-            return inference.predict(engine_model, X, classes=model.classes)
-        parsed = parse_body(PredictRequest, body)
-        if parsed.inputs_npy is not None:
-            X = npy_matrix(parsed.inputs_npy, n_features=model.n_features, max_rows=max_rows)
-        else:
-            X = feature_matrix(parsed.inputs or [], n_features=model.n_features, max_rows=max_rows)
+        X = prediction_rows(body, model, max_rows=max_rows)
         return inference.predict(engine_model, X, classes=model.classes)
 
     return await run_sized(work, size=len(body), engine=engine_model)
