@@ -142,15 +142,10 @@ class SGD(Optimizer):
     name = "sgd"
     takes_scaled_gradients = True
 
-    def step(self, params: ParamList, grads: ParamList, learning_rate: float) -> None:
-        self.t += 1
-        lr, scratch = float(learning_rate), self._scratch
-        for i, theta, g in self._pairs(params, grads):  # _update inlined: the hot path of SGD
-            np.subtract(theta, np.multiply(g, lr, out=scratch[i]), out=theta)
-
     def step_scaled(self, params: ParamList, grads: ParamList) -> None:
         """θ ← θ − g for gradients that already carry α (`loss_and_gradients(scale=α)`): one pass
-        over the parameters instead of two, which is a sixth of a batch-32 step on MNIST."""
+        over the parameters instead of two (~50 µs of a 480 µs MNIST step at batch 32). Training
+        takes this path for every batch but the diagnosed ones, which use `step`."""
         self.t += 1
         for _, theta, g in self._pairs(params, grads):
             np.subtract(theta, g, out=theta)
