@@ -35,6 +35,7 @@ from bench._harness import (  # noqa: E402
     child_environment,
     machine_description,
     markdown_table,
+    median,
     spread,
     verdict,
 )
@@ -44,6 +45,7 @@ from bench.sweep_spec import GRID, base_body  # noqa: E402
 
 TARGET_RATIO = 0.6
 POLL_SECONDS = 0.02
+SWEEP_TIMEOUT_SECONDS = 600.0
 
 
 def log(message: str) -> None:
@@ -91,13 +93,15 @@ def time_sweep(http: httpx.Client, dataset_id: str, epochs: int) -> float:
     response = http.post("/v1/sweeps", json=body)
     response.raise_for_status()
     sweep_id, total = response.json()["id"], len(response.json()["jobs"])
-    while True:
+    deadline = started + SWEEP_TIMEOUT_SECONDS
+    while time.perf_counter() < deadline:
         counts = http.get(f"/v1/sweeps/{sweep_id}").json()["status_counts"]
         if counts.get("succeeded", 0) == total:
             return time.perf_counter() - started
         if counts.get("failed") or counts.get("cancelled"):
             raise RuntimeError(f"sweep {sweep_id} did not succeed: {counts}")
         time.sleep(POLL_SECONDS)  # polling a server, not synchronising
+    raise RuntimeError(f"sweep {sweep_id} not finished after {SWEEP_TIMEOUT_SECONDS} s")
 
 
 def run_rounds(rounds: int, epochs: int, scheduler: str, tmp: Path) -> dict[str, list[float]]:
@@ -138,7 +142,7 @@ def report(
     rows = [["sequential, one process", spread(times["sequential"]), "1", "—"]]
     for label in ("local", "dask"):
         ratios = [a / b for a, b in zip(times[label], times["sequential"], strict=True)]
-        median_ratio = sorted(ratios)[len(ratios) // 2]
+        median_ratio = median(ratios)
         rows.append(
             [
                 f"{label} backend, 2 workers",
