@@ -11,7 +11,6 @@ so the process holds on to at most that much memory it no longer uses. Other C l
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 __all__ = ["MMAP_THRESHOLD_BYTES", "TRIM_THRESHOLD_BYTES", "keep_freed_memory"]
 
@@ -23,11 +22,7 @@ TRIM_THRESHOLD_BYTES = 128 * 1024 * 1024
 
 def keep_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds for this process; False where there is no mallopt."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    libc = ctypes.CDLL(name)
-    mallopt = getattr(libc, "mallopt", None)
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # the C library already loaded
     if mallopt is None:  # e.g. macOS or musl without it
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int

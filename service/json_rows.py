@@ -10,6 +10,7 @@ the problem; so both paths accept the same bodies and give the same values.
 
 from __future__ import annotations
 
+import re
 import threading
 
 import numpy as np
@@ -22,12 +23,17 @@ __all__ = ["SHARED_PARSER_MAX_BYTES", "inputs_matrix"]
 # grow to ~4× the largest body it parsed, so only bodies up to SHARED_PARSER_MAX_BYTES use it (it
 # then keeps ≤ ~32 MB); a bigger body (10,000 rows are ~60 MB) gets a parser freed with it.
 SHARED_PARSER_MAX_BYTES = 8 * 1024 * 1024
+# A body this path accepts has one key, so it starts with it (an escaped spelling of the key just
+# goes to the schema, which reads it the same).
+_INPUTS_FIRST = re.compile(rb'\s*\{\s*"inputs"\s*:')
 _shared_parser = simdjson.Parser()
 _shared_parser_lock = threading.Lock()
 
 
 def inputs_matrix(body: bytes) -> np.ndarray | None:
     """(n_rows, width) float64 for a body that is exactly {"inputs": rows}; None otherwise."""
+    if not _INPUTS_FIRST.match(body):  # e.g. {"inputs_npy": …}: not worth a 5 ms parse
+        return None
     if len(body) <= SHARED_PARSER_MAX_BYTES and _shared_parser_lock.acquire(blocking=False):
         try:
             return _rows_of(_shared_parser, body)
@@ -42,9 +48,14 @@ def _rows_of(parser: simdjson.Parser, body: bytes) -> np.ndarray | None:
     except (ValueError, RuntimeError):  # not JSON, or not representable: pydantic explains
         return None
     try:
-        return _matrix(document, brackets=body.count(b"["))
+        return _matrix(document, brackets=_count(body, b"["))
     finally:
         del document  # the parser refuses the next body while its documents are referenced
+
+
+def _count(body: bytes, byte: bytes) -> int:
+    # A vectorised compare is ~3× bytes.count for one byte over megabytes (0.6 vs 1.8 ms at 6 MB).
+    return int(np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == ord(byte)))
 
 
 def _matrix(document: object, *, brackets: int) -> np.ndarray | None:

@@ -55,6 +55,7 @@ def test_rows_equal_what_the_schema_validates(rows: list[list[float]], spaced: b
         b'{"inputs": [[1, 2]], "inputs": [[3, 4]]}',  # duplicate keys: the schema keeps the last
         b'{"inputs_npy": "AAAA"}',
         b'{"input": [[1, 2]]}',
+        b'{"\\u0069nputs": [[1, 2]]}',  # an escaped key: the schema reads it
         b"[[1, 2]]",
         b'{"inputs": [[1, 2]]} trailing',
         b"not json",
