@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.layers import squared_norm
 from engine.spec import MaxoutLayer
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "RELU_FAMILY",
     "SATURATION_DERIVATIVE_RATIO",
     "WeightSnapshot",
+    "gradient_stats",
     "layer_diagnostics",
 ]
 
@@ -76,10 +78,9 @@ def layer_diagnostics(network: Any, snapshot: WeightSnapshot | None = None) -> l
 
     `network` is an `engine.network.Network`; `snapshot` holds the weights before the last step.
     """
-    n_layers = len(network.params)
-    z_cache, a_cache, delta_cache = network.z, network.a, network.delta
+    n_layers = len(network.layers)
     rows = []
-    for index in range(n_layers):
+    for index, layer in enumerate(network.layers):
         layer_spec = network.spec.layers[index]
         name = "maxout" if isinstance(layer_spec, MaxoutLayer) else layer_spec.activation.name
         hidden = index < n_layers - 1
@@ -87,10 +88,10 @@ def layer_diagnostics(network: Any, snapshot: WeightSnapshot | None = None) -> l
         row = {
             "layer": index + 1,
             "activation": name,
-            **_gradient_stats(network.grads[index], delta_cache[index]),
-            **_weight_stats(network.params[index], before),
-            **_activation_stats(name, z_cache[index], a_cache[index], hidden),
-            "duplicate_fraction": _duplicate_fraction(network.params[index]) if hidden else None,
+            **gradient_stats(layer.grads, layer.delta),
+            **_weight_stats(layer.params, before),
+            **_activation_stats(name, layer, hidden),
+            "duplicate_fraction": _duplicate_fraction(layer.params) if hidden else None,
         }
         rows.append({key: _finite_or_none(value) for key, value in row.items()})
     return rows
@@ -104,11 +105,16 @@ def _finite_or_none(value: Any) -> Any:
 
 
 def _norm(array: Array) -> float:
-    """‖array‖ (Frobenius) as a Python float: √(Σ x²) through one BLAS dot product."""
-    return math.sqrt(float(np.vdot(array, array)))
+    """‖array‖ (Frobenius) as a Python float, without copying a transposed W (squared_norm)."""
+    return math.sqrt(squared_norm(array))
 
 
-def _gradient_stats(grads: dict[str, Array], delta: Array) -> dict[str, Any]:
+def gradient_stats(grads: dict[str, Array], delta: Array) -> dict[str, Any]:
+    """grad_norm_w, grad_norm_b and mean_abs_delta of one layer (also engine.gradients' report).
+
+    Norms accumulate in the arrays' dtype (BLAS dot), the mean of |δ| in float64; with no rows
+    mean_abs_delta is None (not applicable), like every statistic over an empty batch here.
+    """
     return {
         "grad_norm_w": _norm(grads["W"]),
         "grad_norm_b": _norm(grads["b"]),
@@ -127,30 +133,27 @@ def _weight_stats(params: dict[str, Array], before: Array | None) -> dict[str, A
     return {"weight_norm": weight_norm, "update_ratio": ratio}
 
 
-def _activation_stats(name: str, z: Array, a: Array, hidden: bool) -> dict[str, Any]:
+def _activation_stats(name: str, layer: Any, hidden: bool) -> dict[str, Any]:
+    z, a = layer.z, layer.a
     if a.size == 0:
         return {"activation_mean": None, "activation_std": None,
                 "saturated_fraction": None, "dead_fraction": None}
     return {
         "activation_mean": float(a.mean(dtype=np.float64)),
         "activation_std": float(a.std(dtype=np.float64)),
-        "saturated_fraction": _saturated_fraction(name, a) if hidden else None,
+        "saturated_fraction": _saturated_fraction(name, layer) if hidden else None,
         "dead_fraction": _dead_fraction(z) if hidden and name in RELU_FAMILY else None,
     }
 
 
-def _saturated_fraction(name: str, a: Array) -> float | None:
-    """Share of entries with f′(z) < SATURATION_DERIVATIVE_RATIO · max f′, f′ computed from a."""
+def _saturated_fraction(name: str, layer: Any) -> float | None:
+    """Share of entries with f′(z) < SATURATION_DERIVATIVE_RATIO · max f′ (a Dense layer's own f′).
+
+    Only the DERIVATIVE_MAXIMUM activations count: their f′ flattens out on both sides.
+    """
     if name not in DERIVATIVE_MAXIMUM:
-        return None
-    if name == "logistic":
-        slope = a * (1 - a)  # σ′ = σ(1 − σ)
-    elif name == "tanh":
-        slope = 1 - a * a  # tanh′ = 1 − tanh²
-    elif name == "hard_logistic":
-        slope = np.where((a > 0) & (a < 1), 0.25, 0.0)
-    else:  # hard_tanh
-        slope = np.where((a > -1) & (a < 1), 1.0, 0.0)
+        return None  # maxout layers, which have no activation object, end here too
+    slope = layer.activation.derivative(layer.z, layer.a)
     flat = slope < SATURATION_DERIVATIVE_RATIO * DERIVATIVE_MAXIMUM[name]
     return float(np.count_nonzero(flat) / flat.size)
 

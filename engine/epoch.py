@@ -86,7 +86,7 @@ class EpochRunner:
                 outcome.layers = layer_diagnostics(network, self.snapshot)
             total_loss += loss * X_batch.shape[0]
             if self.classification:
-                correct += count_correct(network.a[-1], y_batch)
+                correct += count_correct(network.layers[-1].a, y_batch)
         n_rows = self.order.shape[0]
         outcome.train_loss = total_loss / n_rows
         outcome.train_accuracy = correct / n_rows if self.classification else None
@@ -99,13 +99,13 @@ def evaluate(
     """(mean loss, accuracy or None) over the gatherer's rows `rows`, chunk by chunk.
 
     The gatherer's buffer must hold at most EVALUATION_CHUNK_ROWS rows: one chunk is then a single
-    forward pass, so the output cache (network.a[-1]) holds that chunk's predictions afterwards.
+    forward pass, so the top layer's `a` holds that chunk's predictions afterwards.
     """
     total_loss, correct = 0.0, 0
     for start in range(0, rows.shape[0], EVALUATION_CHUNK_ROWS):
         X_chunk, y_chunk = gatherer.gather(rows[start : start + EVALUATION_CHUNK_ROWS])
         total_loss += network.evaluate_loss(X_chunk, y_chunk) * X_chunk.shape[0]
         if classification:
-            correct += count_correct(network.a[-1], y_chunk)
+            correct += count_correct(network.layers[-1].a, y_chunk)
     n_rows = rows.shape[0]
     return total_loss / n_rows, (correct / n_rows if classification else None)

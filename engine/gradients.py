@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.diagnostics import gradient_stats
 from engine.model import Model
 
 __all__ = ["compute_gradients"]
@@ -32,7 +33,8 @@ def compute_gradients(
 
     With `full`, each layer also has the arrays "dW", "db", "delta" (and "dgamma"/"dbeta" for
     PReLU / learnable swish). λ is `l2`, else `model.metadata["l2"]`, else 0; it is used only with
-    `include_l2`, and then "loss" includes the penalty too.
+    `include_l2`, and then "loss" includes the penalty too. The statistics are those of the training
+    diagnostics (engine.diagnostics.gradient_stats): norms accumulate in the model's dtype.
     """
     X = model.prepare_inputs(X_raw)
     targets = model.prepare_targets(y, X.shape[0])
@@ -56,19 +58,10 @@ def _l2_strength(model: Model, l2: float | None) -> float:
 
 
 def _layer_report(index: int, grads: dict[str, Array], delta: Array, full: bool) -> dict[str, Any]:
-    report: dict[str, Any] = {
-        "layer": index,
-        "grad_norm_w": _norm(grads["W"]),
-        "grad_norm_b": _norm(grads["b"]),
-        "mean_abs_delta": float(np.mean(np.abs(delta), dtype=np.float64)) if delta.size else 0.0,
-    }
+    report: dict[str, Any] = {"layer": index, **gradient_stats(grads, delta)}
     if full:
         report.update(dW=grads["W"].copy(), db=grads["b"].copy(), delta=delta.copy())
         for name in ("gamma", "beta"):
             if name in grads:
                 report[f"d{name}"] = grads[name].copy()
     return report
-
-
-def _norm(array: Array) -> float:
-    return float(np.linalg.norm(array.astype(np.float64, copy=False).ravel()))

@@ -21,15 +21,13 @@ import numpy as np
 from engine.activation_base import Activation
 from engine.activations import Identity
 
-__all__ = ["Dense", "Layer", "Maxout"]
+__all__ = ["Dense", "Layer", "Maxout", "squared_norm"]
 
 Array = np.ndarray
 
 
 class Dense:
     """A fully connected layer a = f(W a_prev + b); W is (units, fan_in), b is (units,)."""
-
-    kind = "dense"
 
     def __init__(self, units: int, fan_in: int, activation: Activation, dtype: Any) -> None:
         self.units, self.fan_in, self.dtype = units, fan_in, np.dtype(dtype)
@@ -75,7 +73,8 @@ class Dense:
         """With delta = ∂L/∂z: fill ∂L/∂W, ∂L/∂b and, if asked, ∂L/∂a_prev into upstream_out."""
         delta = self.delta
         np.matmul(delta.T, a_prev, out=self.grads["W"])
-        np.matmul(self._ones, delta, out=self.grads["b"])  # Σ_rows δ as a GEMV: 3× np.sum's speed
+        # Σ_rows δ as a GEMV: 2–3× np.sum's speed at these shapes
+        np.matmul(self._ones, delta, out=self.grads["b"])
         if upstream_out is not None:
             np.matmul(delta, self.W, out=upstream_out)
 
@@ -88,11 +87,8 @@ class Maxout:
     winning piece's value (equal to `a`) and `delta` is ∂L/∂a; the pieces live in private buffers.
     """
 
-    kind = "maxout"
-
     def __init__(self, units: int, pieces: int, fan_in: int, dtype: Any) -> None:
         self.units, self.pieces, self.fan_in, self.dtype = units, pieces, fan_in, np.dtype(dtype)
-        self.activation = None
         self.W = np.zeros((units, pieces, fan_in), dtype=self.dtype)
         self.b = np.zeros((units, pieces), dtype=self.dtype)
         self.params: dict[str, Array] = {"W": self.W, "b": self.b}
@@ -146,3 +142,13 @@ class Maxout:
 
 
 Layer = Dense | Maxout
+
+
+def squared_norm(array: Array) -> float:
+    """Σ x² (‖array‖²_F) as a Python float, through one BLAS dot product on a view of the array.
+
+    np.vdot flattens in C order, which copies a Dense W (stored transposed); ravel(order="K") is a
+    view for any contiguous layout. float32 arrays accumulate in float32 (BLAS sdot).
+    """
+    flat = array.ravel(order="K")
+    return float(np.vdot(flat, flat))

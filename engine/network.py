@@ -18,7 +18,7 @@ import numpy as np
 from engine.activations import make_activation
 from engine.errors import DataError, SpecError
 from engine.initializers import initialize_weights, resolve_initializer
-from engine.layers import Dense, Layer, Maxout
+from engine.layers import Dense, Layer, Maxout, squared_norm
 from engine.losses import Loss, make_loss
 from engine.spec import MaxoutLayer, NetworkSpec, layer_shapes
 
@@ -184,7 +184,7 @@ class Network:
 
     def l2_penalty(self, l2: float) -> float:
         """½λ Σ_l ‖W⁽ˡ⁾‖²_F (biases and activation parameters are not penalised)."""
-        squares = sum(float(np.vdot(layer.W, layer.W)) for layer in self.layers)
+        squares = sum(squared_norm(layer.W) for layer in self.layers)  # no copy of a transposed W
         return 0.5 * l2 * squares
 
     def parameter_count(self) -> int:

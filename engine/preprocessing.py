@@ -10,13 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from engine.batching import FeatureMoments, feature_moments
 from engine.errors import DataError
 
-__all__ = ["FIT_CHUNK_ROWS", "Standardizer"]
+__all__ = ["Standardizer"]
 
 Array = np.ndarray
-
-FIT_CHUNK_ROWS = 4096  # fit in chunks: float64 scratch stays a few MB however large X is
 
 
 class Standardizer:
@@ -32,21 +31,16 @@ class Standardizer:
 
     @classmethod
     def fit(cls, X: Array, dtype: Any = np.float64) -> Standardizer:
-        """Per-column mean and population std (ddof 0) in float64; scale = 1 where std = 0."""
+        """Per-column mean and population std (ddof 0), chunked in float64 (feature_moments)."""
         if X.ndim != 2 or X.shape[0] == 0:
             raise DataError(f"fit needs a non-empty 2-D array, got shape {X.shape}")
-        n_rows = X.shape[0]
-        mean = np.zeros(X.shape[1], dtype=np.float64)
-        for start in range(0, n_rows, FIT_CHUNK_ROWS):
-            mean += X[start : start + FIT_CHUNK_ROWS].sum(axis=0, dtype=np.float64)
-        mean /= n_rows
-        squares = np.zeros(X.shape[1], dtype=np.float64)
-        for start in range(0, n_rows, FIT_CHUNK_ROWS):
-            deviation = np.subtract(X[start : start + FIT_CHUNK_ROWS], mean, dtype=np.float64)
-            squares += np.square(deviation, out=deviation).sum(axis=0)
-        std = np.sqrt(squares / n_rows)
-        scale = np.where(std > 0, std, 1.0)  # a constant feature is centred, not divided by 0
-        return cls(mean.astype(dtype), scale.astype(dtype))
+        return cls.from_moments(feature_moments(X), dtype)
+
+    @classmethod
+    def from_moments(cls, moments: FeatureMoments, dtype: Any) -> Standardizer:
+        """mean and scale = std in `dtype`; scale = 1 where std = 0 (centred, not divided by 0)."""
+        scale = np.where(moments.std > 0.0, moments.std, 1.0)
+        return cls(moments.mean.astype(dtype), scale.astype(dtype))
 
     @property
     def n_features(self) -> int:

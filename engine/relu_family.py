@@ -50,17 +50,17 @@ class LeakyReLU(_PiecewiseLinear):
 
     def __init__(self, units: int, dtype: np.dtype[Any], gamma: float = 0.01) -> None:
         super().__init__(units, dtype)
-        self.gamma = gamma
+        self.gamma: float | Array = gamma  # PReLU: an array, one γ per unit (it broadcasts alike)
 
     def derivative(self, z: Array, a: Array, out: Array | None = None) -> Array:
         out = np.greater(z, 0, out=out if out is not None else np.empty_like(z))
-        out *= 1 - self.gamma
+        out *= 1 - self.gamma  # γ + (1 − γ)·I(z > 0)
         out += self.gamma
         return out
 
 
-class PReLU(_PiecewiseLinear):
-    """f(z)ᵢ = zᵢ if zᵢ > 0 else γᵢ zᵢ, with γ learned per unit.
+class PReLU(LeakyReLU):
+    """f(z)ᵢ = zᵢ if zᵢ > 0 else γᵢ zᵢ, with γ learned per unit (LeakyReLU's f′, γ per column).
 
     f′(z) = I(z > 0) + γ·I(z ≤ 0);  ∂aᵢ/∂γᵢ = min(0, zᵢ).
     """
@@ -69,15 +69,9 @@ class PReLU(_PiecewiseLinear):
     param_name = "gamma"
 
     def __init__(self, units: int, dtype: np.dtype[Any], gamma: float = 0.25) -> None:
-        super().__init__(units, dtype)
-        self.gamma: Array = np.full(units, gamma, dtype=self.dtype)
+        super().__init__(units, dtype, gamma)
+        self.gamma = np.full(units, gamma, dtype=self.dtype)
         self.param = self.gamma  # the same array: optimizers update it in place
-
-    def derivative(self, z: Array, a: Array, out: Array | None = None) -> Array:
-        out = np.greater(z, 0, out=out if out is not None else np.empty_like(z))
-        out *= 1 - self.gamma  # γ + (1 − γ)·I(z > 0)
-        out += self.gamma
-        return out
 
     def param_gradient(
         self, z: Array, a: Array, upstream: Array, out: Array | None = None

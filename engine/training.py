@@ -118,9 +118,8 @@ def _resolve_seed(spec: TrainingSpec, checkpoint: Checkpoint | None) -> int:
 
 
 def _fit_standardizer(data: TrainingData, dtype: np.dtype[Any]) -> Standardizer:
-    """x′ = (x − mean)/scale from the training rows; scale = std, or 1 for constant features."""
-    scale = np.where(data.moments.std > 0.0, data.moments.std, 1.0)
-    return Standardizer(data.moments.mean.astype(dtype), scale.astype(dtype))
+    """x′ = (x − mean)/scale from the training rows' moments (computed once with the data)."""
+    return Standardizer.from_moments(data.moments, dtype)
 
 
 class _Session:

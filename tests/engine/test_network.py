@@ -11,6 +11,7 @@ import pytest
 
 import engine.network as network_module
 from engine.errors import DataError, SpecError
+from engine.layers import squared_norm
 from engine.network import Network
 from engine.spec import NetworkSpec, layer_shapes, parameter_count
 
@@ -59,12 +60,44 @@ def test_loss_and_gradients_fills_the_caches_of_the_batch() -> None:
     network = build(MIXED)
     X, y = batch()
     loss = network.loss_and_gradients(X, y)
+    cached = network.a[-1].copy()  # forward() below overwrites the buffer network.a[-1] is
     assert loss == pytest.approx(network.evaluate_loss(X, y), rel=1e-14)
     assert [z.shape for z in network.z] == [(5, 6), (5, 5), (5, 4), (5, 3)]
     assert [d.shape for d in network.delta] == [(5, 6), (5, 5), (5, 4), (5, 3)]
     np.testing.assert_allclose(network.a[-1].sum(axis=1), 1.0)
     np.testing.assert_allclose(network.a[0], np.where(network.z[0] > 0, 1, 0.25) * network.z[0])
-    np.testing.assert_array_equal(network.a[-1], network.forward(X))
+    np.testing.assert_array_equal(cached, network.forward(X))
+
+
+def test_dense_weights_and_their_gradients_are_stored_transposed() -> None:
+    # (fan_in, units) in memory makes z = a Wᵀ and ∂L/∂W = aᵀδ plain GEMMs (engine/layers.py).
+    network = build(MIXED)
+    network.loss_and_gradients(*batch())
+    assert network.params[0]["W"].T.flags.c_contiguous
+    assert network.grads[0]["W"].T.flags.c_contiguous
+
+
+NORM_PROBE = """
+import tracemalloc
+import numpy as np
+from engine.layers import squared_norm
+W = np.ones((784, 256), dtype=np.float32).T  # a Dense layer's W: an F-contiguous view
+tracemalloc.start()
+total = squared_norm(W)
+print(tracemalloc.get_traced_memory()[1], total)
+"""
+
+
+def test_the_norm_of_a_transposed_weight_matrix_copies_nothing() -> None:
+    W = np.arange(12.0).reshape(4, 3).T
+    assert np.shares_memory(W.ravel(order="K"), W)
+    assert squared_norm(W) == pytest.approx(np.sum(W**2), rel=1e-15)
+    # In a fresh interpreter, as for the training step below: tracemalloc counts every thread.
+    probe = subprocess.run([sys.executable, "-c", NORM_PROBE], capture_output=True, text=True,
+                           check=True, timeout=120)
+    peak, total = probe.stdout.split()
+    assert int(peak) < 100_000, f"peak {peak} bytes; W itself is 802,816"
+    assert float(total) == 784 * 256
 
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
