@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from service.app import create_app
 from service.db import Database
 from service.migrate import upgrade_to_head
+from tests.polling import eventually
 from tests.service.api_helpers import (
     assert_problem,
     client,
@@ -109,14 +110,14 @@ async def check_operations(http: httpx.AsyncClient) -> None:
 
 
 async def test_cancel_a_running_job_and_a_sweep_on_postgresql(api: httpx.AsyncClient) -> None:
-    import anyio
-
     upload = await upload_csv(api, iris_like_csv(n_per_class=400), name="bigger")
     dataset_id = upload.json()["id"]
     job = (await api.post("/v1/jobs", json=job_body(dataset_id, epochs=2000, batch_size=1))).json()
-    with anyio.fail_after(60):
-        while (await api.get(f"/v1/jobs/{job['id']}")).json()["epoch"] < 1:
-            await anyio.sleep(0.05)
+
+    async def first_epoch_done() -> bool:
+        return (await api.get(f"/v1/jobs/{job['id']}")).json()["epoch"] >= 1
+
+    await eventually(first_epoch_done, timeout=60, interval=0.05, message="the job's first epoch")
     assert (await api.post(f"/v1/jobs/{job['id']}/cancel")).status_code == 202
     assert (await finished_job(api, job["id"], timeout=30))["status"] == "cancelled"
     assert_problem(await api.post(f"/v1/jobs/{job['id']}/cancel"), 409)

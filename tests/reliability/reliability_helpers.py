@@ -11,11 +11,9 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,8 @@ import httpx
 import numpy as np
 
 from service.settings import Settings
+from tests.live.live_helpers import free_port
+from tests.polling import wait_until
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -60,16 +60,6 @@ def strict_json(text: str | bytes) -> Any:
         raise ValueError(f"non-finite token {token} in a response")
 
     return json.loads(text, parse_constant=refuse)
-
-
-def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> bool:
-    """Poll `condition` until it holds or `timeout` seconds pass; returns whether it held."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 # --- in-process client -----------------------------------------------------------------------
@@ -168,12 +158,6 @@ def reset_peak_rss(pid: int) -> None:
 # --- live server ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class LiveServer:
     data_dir: Path
@@ -208,9 +192,11 @@ class LiveServer:
         log = (self.data_dir / "server.log").open("ab")
         self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=log)
         log.close()
-        if not wait_until(self._healthy, timeout=timeout, interval=0.1):
+        try:
+            wait_until(self._healthy, timeout=timeout, interval=0.1, message="/healthz answers")
+        except AssertionError as timed_out:
             self.kill()
-            raise RuntimeError(f"uvicorn did not become healthy:\n{self.log_tail()}")
+            raise RuntimeError(f"uvicorn did not become healthy:\n{self.log_tail()}") from timed_out
         return self
 
     def _healthy(self) -> bool:
@@ -270,10 +256,12 @@ class ServerForks:
         self.parent.stdin.write(b"go\n")
         self.parent.stdin.flush()
         self.pid = int(self.parent.stdout.readline())
-        if not wait_until(self._healthy, timeout=timeout, interval=0.02):
+        try:
+            wait_until(self._healthy, timeout=timeout, message="the forked server answers /healthz")
+        except AssertionError as timed_out:
             raise RuntimeError(
                 f"the forked server did not become healthy:\n{self.server.log_tail()}"
-            )
+            ) from timed_out
         return self.pid
 
     def _healthy(self) -> bool:
@@ -287,7 +275,8 @@ class ServerForks:
         if self.pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-            wait_until(lambda: not _alive(self.pid), timeout=10)
+            pid = self.pid
+            wait_until(lambda: not _alive(pid), timeout=10, message=f"killed server {pid} is gone")
             self.pid = None
 
     def close(self) -> None:

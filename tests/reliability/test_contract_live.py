@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import pytest
 
+from tests.polling import wait_until
 from tests.reliability.reliability_helpers import (
     KEYS,
     ROOT,
@@ -32,7 +33,6 @@ from tests.reliability.reliability_helpers import (
     live_server,
     make_app,
     small_job,
-    wait_until,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -53,7 +53,7 @@ def seeded_config(api, directory: Path) -> tuple[Path, SeededIds]:
     def finished() -> bool:
         return api.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded"
 
-    assert wait_until(finished, timeout=60, interval=0.1)
+    wait_until(finished, timeout=60, interval=0.1, message=f"seed job {job_id} succeeds")
     model_id = api.get(f"/v1/jobs/{job_id}").json()["model_id"]
     seeded = SeededIds(job_id, model_id)
     lines = [f'"path.{name}" = "{value}"' for name, value in seeded._asdict().items()]

@@ -1,4 +1,7 @@
-"""L1, L2, L4, S7 against a live uvicorn: limits hold on the wire, fast, with bounded memory.
+"""L1, L2, L4, S7 against a live uvicorn: limits hold on the wire, with bounded memory.
+
+Nothing here is timed: a request the server leaves hanging fails on its client timeout (10 s where
+the point is an answer instead of a hang), and speed targets live in bench/.
 
 Memory is the server's resident set read from /proc: its peak (VmHWM, reset before each
 measurement) after a rejection minus its resident size (VmRSS) before, so a transient spike counts
@@ -7,9 +10,8 @@ even if it is freed again.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -24,6 +26,7 @@ from tests.reliability.reliability_helpers import (
 )
 
 MiB = 1 << 20
+ANSWER_TIMEOUT = 10.0  # seconds a client waits where the point is "answered, not hung"
 UPLOAD_LIMIT = 64 * MiB
 JSON_LIMIT = 16 * MiB
 BOUNDARY = "s3boundary"
@@ -55,8 +58,10 @@ def json_chunks(n_bytes: int, chunk: int = 1 * MiB) -> Iterator[bytes]:
     yield b'"}'
 
 
-def post(server, path: str, content, headers: dict[str, str]) -> httpx.Response:
-    with httpx.Client(base_url=server.base_url, headers=ALICE, timeout=60) as client:
+def post(
+    server, path: str, content, headers: dict[str, str], timeout: float = 60
+) -> httpx.Response:
+    with httpx.Client(base_url=server.base_url, headers=ALICE, timeout=timeout) as client:
         try:
             return client.post(path, content=content, headers=headers)
         except (httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
@@ -83,11 +88,9 @@ def assert_413(response: httpx.Response) -> None:
 def test_upload_over_the_limit_with_content_length_is_refused_unread(server):
     body = b"".join(multipart_chunks(UPLOAD_LIMIT + MiB))
     headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
-    started = time.perf_counter()
     response, grown = growth(server, lambda: post(server, "/v1/datasets", body, headers))
     assert_413(response)
     assert grown < UPLOAD_LIMIT / 2, grown
-    assert time.perf_counter() - started < 5.0
 
 
 def test_chunked_upload_over_the_limit_is_refused_without_buffering(server):
@@ -142,26 +145,23 @@ HOSTILE_BOUNDARIES = ["-" * 300, "a" * 70, "a" * 71 + '"', "=?", ";", " x"]
 
 
 @pytest.mark.parametrize("case", sorted(MULTIPART_CASES))
-def test_multipart_limits_answer_4xx_within_a_second(server, case):
+def test_multipart_limits_answer_4xx(server, case):
     headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
-    started = time.perf_counter()
-    response = post(server, "/v1/datasets", MULTIPART_CASES[case], headers)
+    response = post(server, "/v1/datasets", MULTIPART_CASES[case], headers, ANSWER_TIMEOUT)
     assert response.status_code in {400, 413, 422}, (
         case,
         response.status_code,
         response.text[:200],
     )
-    assert time.perf_counter() - started < 1.0
     strict_json(response.text)
 
 
 @pytest.mark.parametrize("boundary", HOSTILE_BOUNDARIES)
-def test_odd_boundaries_are_answered_within_a_second(server, boundary):
+def test_odd_boundaries_are_answered(server, boundary):
     headers = {"Content-Type": f'multipart/form-data; boundary="{boundary}"'}
-    started = time.perf_counter()
-    response = post(server, "/v1/datasets", multipart([FILE_PART], boundary), headers)
+    response = post(server, "/v1/datasets", multipart([FILE_PART], boundary), headers,
+                    ANSWER_TIMEOUT)  # fmt: skip
     assert response.status_code in {201, 400, 413, 422}, response.text[:200]
-    assert time.perf_counter() - started < 1.0
 
 
 # --- S7: CVE-2024-24762 -------------------------------------------------------------------------
@@ -170,40 +170,29 @@ REDOS_OPTIONS = '; !="' + "\\" * 8192  # the python-multipart/Starlette options-
 
 
 @pytest.mark.parametrize("media_type", ["multipart/form-data", "application/x-www-form-urlencoded"])
-def test_redos_content_type_is_answered_fast_and_health_stays_fast(server, media_type):
-    result: dict[str, float | int] = {}
-
-    def hostile() -> None:
-        started = time.perf_counter()
-        response = post(server, "/v1/datasets", b"x", {"Content-Type": media_type + REDOS_OPTIONS})
-        result.update(status=response.status_code, seconds=time.perf_counter() - started)
-
-    thread = threading.Thread(target=hostile)
-    thread.start()
-    health = []
-    with httpx.Client(base_url=server.base_url, timeout=5) as client:
-        while thread.is_alive() or not health:
-            started = time.perf_counter()
-            assert client.get("/healthz").status_code == 200
-            health.append(time.perf_counter() - started)
-    thread.join()
-    assert 400 <= result["status"] < 500
-    assert result["seconds"] < 1.0
-    assert max(health) < 0.1, health
+def test_redos_content_type_is_answered_4xx_while_health_answers(server, media_type):
+    headers = {"Content-Type": media_type + REDOS_OPTIONS}
+    with ThreadPoolExecutor(1) as pool:
+        hostile = pool.submit(post, server, "/v1/datasets", b"x", headers, ANSWER_TIMEOUT)
+        health_checks = 0
+        with httpx.Client(base_url=server.base_url, timeout=5) as client:
+            while not hostile.done() or not health_checks:
+                assert client.get("/healthz").status_code == 200
+                health_checks += 1
+        response = hostile.result()  # re-raises the hostile request's time-out, if any
+    assert 400 <= response.status_code < 500
 
 
 # --- L4 ------------------------------------------------------------------------------------------
 
 
-def test_hostile_npz_corpus_is_refused_fast_with_bounded_memory(server, tmp_path):
+def test_hostile_npz_corpus_is_refused_with_bounded_memory(server, tmp_path):
     canary = tmp_path / "canary"
     reset_peak_rss(server.pid)
     before = rss_bytes(server.pid)
     for name, content in hostile_npz_corpus(canary).items():
-        started = time.perf_counter()
-        with httpx.Client(base_url=server.base_url, headers=ALICE, timeout=30) as client:
-            response = client.post("/v1/datasets", files={"file": ("d.npz", content)})
+        with httpx.Client(base_url=server.base_url, headers=ALICE, timeout=ANSWER_TIMEOUT) as api:
+            response = api.post("/v1/datasets", files={"file": ("d.npz", content)})
         assert response.status_code in {413, 422}, (name, response.status_code)
-        assert time.perf_counter() - started < 1.0, name
     assert rss_bytes(server.pid, "VmHWM") - before < 32 * MiB
     assert not canary.exists()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -88,12 +87,10 @@ HOSTILE_EDITS = {
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_EDITS))
-def test_hostile_specs_are_refused_quickly(jobs_client, dataset_id, case):
+def test_hostile_specs_are_refused(jobs_client, dataset_id, case):
     path, value = HOSTILE_EDITS[case]
-    started = time.perf_counter()
     status = post_job(jobs_client, _with(small_job(dataset_id), path, value))
     assert status in {404, 413, 422}, case
-    assert time.perf_counter() - started < 2.0
 
 
 def test_parameter_budget_names_count_and_limit(jobs_client, dataset_id):

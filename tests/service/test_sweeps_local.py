@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
+from tests.polling import eventually
 from tests.service.api_helpers import api_client, create_dataset, job_body, make_settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -22,14 +21,14 @@ async def test_sweep_points_run_in_parallel_on_two_local_workers(tmp_path: Path)
         grid = {"optimizer.learning_rate": [0.05, 0.01], "seed": [1, 2]}
         sweep = (await http.post("/v1/sweeps", json={"base": base, "grid": grid})).json()
         most_running = 0
-        deadline = time.monotonic() + 180
-        while True:
+
+        async def all_succeeded() -> dict[str, Any] | None:
+            nonlocal most_running
             state: dict[str, Any] = (await http.get(f"/v1/sweeps/{sweep['id']}")).json()
             most_running = max(most_running, state["status_counts"].get("running", 0))
-            if state["status_counts"].get("succeeded") == 4:
-                break
-            assert time.monotonic() < deadline, state["status_counts"]
-            await anyio.sleep(0.02)
+            return state if state["status_counts"].get("succeeded") == 4 else None
+
+        state = await eventually(all_succeeded, timeout=180, message="all 4 sweep points succeed")
     assert most_running == 2
     best = [job["best"] for job in state["jobs"]]
     assert None not in best and best == sorted(best, reverse=True)
