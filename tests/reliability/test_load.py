@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -22,7 +21,7 @@ from tests.reliability.reliability_helpers import ALICE, ROOT, live_server
 pytestmark = [pytest.mark.load, pytest.mark.live, pytest.mark.slow]
 
 N_WORKERS = 2
-MEASURE_SECONDS = 10.0
+HEALTH_REQUESTS = 300  # per client, all while both workers train
 HEALTH_CLIENTS = 2  # a probe and a monitor; more threads would measure the load generator
 
 
@@ -37,20 +36,19 @@ def long_job(dataset_id: str) -> dict:
     }  # fmt: skip
 
 
-def hammer(base_url: str, path: str, until: float) -> tuple[int, list[str]]:
-    """GET `path` back to back until the deadline; (requests answered, failures)."""
-    answered, failures = 0, []
+def hammer(base_url: str, path: str, count: int) -> list[str]:
+    """GET `path` `count` times back to back; the failures (errors and non-200 statuses)."""
+    failures = []
     with httpx.Client(base_url=base_url, timeout=5.0) as client:
-        while time.monotonic() < until:
+        for _ in range(count):
             try:
                 status = client.get(path).status_code
             except httpx.HTTPError as exc:
                 failures.append(repr(exc))
                 continue
-            answered += 1
             if status != 200:
                 failures.append(str(status))
-    return answered, failures
+    return failures
 
 
 def test_health_keeps_answering_while_every_worker_trains(tmp_path):
@@ -65,17 +63,13 @@ def test_health_keeps_answering_while_every_worker_trains(tmp_path):
             return all(s["status"] == "running" and (s["epoch"] or 0) >= 1 for s in states)
 
         wait_until(all_training, timeout=60, interval=0.2, message="every worker trains")
-        until = time.monotonic() + MEASURE_SECONDS
         with ThreadPoolExecutor(HEALTH_CLIENTS) as pool:
-            runs = list(pool.map(lambda _: hammer(server.base_url, "/healthz", until),
+            runs = list(pool.map(lambda _: hammer(server.base_url, "/healthz", HEALTH_REQUESTS),
                                  range(HEALTH_CLIENTS)))  # fmt: skip
-        assert all_training(), "the workers stopped training during the measurement"
+        assert all_training(), "the workers stopped training while health was probed"
         for job in jobs:
             assert api.post(f"/v1/jobs/{job}/cancel").status_code in (200, 202)
-    answered = sum(count for count, _ in runs)
-    failures = [f for _, run_failures in runs for f in run_failures]
-    assert failures == []
-    assert answered > 100
+    assert [f for failures in runs for f in failures] == []
 
 
 def hold_connections(port: int, count: int) -> list[socket.socket]:
