@@ -26,7 +26,7 @@ from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.problems import problem_response
-from service.request_guards import router_serves
+from service.request_guards import media_type, router_serves
 
 __all__ = ["BodyLimit", "BodyTooLarge"]
 
@@ -88,9 +88,11 @@ class BodyLimit:
 
     def _is_upload(self, scope: Scope, headers: Headers) -> bool:
         """A multipart dataset upload (Starlette spools its file part to disk)."""
-        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
         route = (scope["method"], scope["path"])
-        return route in self.upload_routes and media_type in self.upload_media_types
+        return (
+            route in self.upload_routes
+            and media_type(headers.get("content-type")) in self.upload_media_types
+        )
 
 
 def _counting_receive(receive: Receive, limit: int) -> Receive:
@@ -150,9 +152,7 @@ def _replay(spool: tempfile.SpooledTemporaryFile[bytes], receive: Receive) -> Re
 async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
     response = problem_response(
         413,
-        title="Content Too Large",
         detail=f"the request body is larger than the limit of {limit} bytes",
-        slug="payload-too-large",
         headers={"Connection": "close"},  # the unread rest of the body must not become a request
     )
     await response(scope, receive, send)

@@ -29,6 +29,7 @@ from service.dataset_errors import DatasetError, UnsupportedDatasetFormat
 from service.dataset_targets import Label, Task, check_task, encode_numbers, encode_texts
 from service.json_dataset import read_json_dataset, strict_json_loads
 from service.npz_reader import read_npz_arrays
+from service.request_guards import media_type
 from service.settings import Settings
 
 __all__ = [
@@ -177,7 +178,7 @@ def _upload_kind(filename: str, content_type: str | None, head: bytes) -> str:
     suffix = Path(filename or "").suffix.lower()
     if suffix in _EXTENSIONS:
         return _EXTENSIONS[suffix]
-    media = (content_type or "").split(";")[0].strip().lower()
+    media = media_type(content_type)
     if media in _MEDIA_TYPES:
         return _MEDIA_TYPES[media]
     if not suffix and media in ("", "application/octet-stream"):

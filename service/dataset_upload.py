@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pydantic_core
+from fastapi.exceptions import RequestValidationError
 from pydantic import Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -28,6 +29,7 @@ from service.idempotency import fingerprint, replayed_resource_id
 from service.models import Dataset
 from service.multipart import bounded_form
 from service.problems import Conflict, Unprocessable, UnsupportedMediaType, field_error
+from service.request_guards import media_type
 from service.schemas import ClosedBody, Task
 from service.settings import Settings
 
@@ -36,6 +38,7 @@ __all__ = ["DATASETS_SCOPE", "DatasetUpload", "read_dataset_request", "store_dat
 DATASETS_SCOPE = "POST /v1/datasets"
 FORM_FIELDS = frozenset({"file", "name", "target", "task"})
 DEFAULT_NAME = "dataset"
+Fields = TypeVar("Fields", bound=ClosedBody)
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,10 @@ class _FormFields(ClosedBody):
 
 async def read_dataset_request(request: Request, settings: Settings) -> DatasetUpload:
     """Dispatch on the media type: application/json or multipart/form-data, else 415."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type == "application/json":
+    kind = media_type(request.headers.get("content-type"))
+    if kind == "application/json":
         return await run_in_threadpool(_parse_json_body, await request.body(), settings)
-    if media_type == "multipart/form-data":
+    if kind == "multipart/form-data":
         return await _read_form(request, settings)
     raise UnsupportedMediaType(
         "send the dataset as multipart/form-data (a 'file' field) or as application/json"
@@ -80,24 +83,20 @@ def _parse_json_body(body: bytes, settings: Settings) -> DatasetUpload:
             f"the body is not valid JSON: {exc}", errors=[field_error(["body"], "invalid JSON")]
         ) from None
     envelope = _validated(_JsonEnvelope, obj, loc=["body"])
-    parsed = parse_json_dataset(
-        envelope.model_dump(exclude={"name"}, exclude_none=True),
-        task=envelope.task,
-        limits=settings,
-    )
+    # The decoded object itself, not a model_dump (which would copy X and y): the envelope allows
+    # no other keys, and read_json_dataset treats null and absent keys alike.
+    arrays = {key: value for key, value in obj.items() if key != "name"}
+    parsed = parse_json_dataset(arrays, task=envelope.task, limits=settings)
     return DatasetUpload(name=envelope.name or DEFAULT_NAME, parsed=parsed)
 
 
-def _validated(model: type[ClosedBody], obj: Any, *, loc: list[str]) -> Any:
+def _validated(model: type[Fields], obj: Any, *, loc: list[str]) -> Fields:
+    """`obj` as `model`; else a 422 like FastAPI's (and model_access.parse_body's), under `loc`."""
     try:
         return model.model_validate(obj)
     except ValidationError as exc:
-        errors = [
-            field_error([*loc, *map(str, e["loc"])], e["msg"], type=e["type"]) for e in exc.errors()
-        ]
-        raise Unprocessable(
-            f"{'.'.join(map(str, errors[0]['loc']))}: {errors[0]['msg']}", errors=errors
-        ) from None
+        errors = [{**error, "loc": (*loc, *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors) from None
 
 
 async def _read_form(request: Request, settings: Settings) -> DatasetUpload:

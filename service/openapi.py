@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
@@ -11,7 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from service.auth import BEARER_SCHEME, PUBLIC_PATHS
-from service.problems import PROBLEM_MEDIA_TYPE
+from service.problems import PROBLEM_MEDIA_TYPE, problem_title
 
 __all__ = [
     "AUTH_ERRORS",
@@ -33,7 +32,7 @@ BODY_MIDDLEWARE_ERRORS = (400, 403, 413, 415)
 
 def _problem(status: int) -> dict[str, Any]:
     return {
-        "description": HTTPStatus(status).phrase,
+        "description": problem_title(status),
         "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
 

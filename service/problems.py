@@ -3,17 +3,23 @@
     ApiError                     status 500 unless a subclass says otherwise
     ├── BadRequest               400
     ├── Unauthorized             401 (+ WWW-Authenticate: Bearer)
+    ├── Forbidden                403
     ├── NotFound                 404
     ├── Conflict                 409
     ├── PayloadTooLarge          413
     ├── UnsupportedMediaType     415
     ├── Unprocessable            422 (+ an `errors` list naming each bad field)
-    └── TooManyRequests          429 (+ Retry-After)
+    ├── TooManyRequests          429 (+ Retry-After)
+    └── ServiceUnavailable       503
 
 Routes raise these; `install_problem_handlers` maps them, FastAPI's RequestValidationError,
 Starlette's HTTPException, engine errors and dataset errors to problem documents. Anything else
 becomes a 500 that carries an opaque error id (logged with the traceback) and never the traceback,
 a path or SQL text.
+
+The classes' `status`/`title`/`slug` are the one table of titles: every problem document, the
+middleware's included, takes its title from it (`problem_response`), and its type from the class's
+slug unless a more specific one is given (e.g. "invalid-dataset" for a 422). Titles are RFC 9110's.
 """
 
 from __future__ import annotations
@@ -38,8 +44,10 @@ __all__ = [
     "ApiError",
     "BadRequest",
     "Conflict",
+    "Forbidden",
     "NotFound",
     "PayloadTooLarge",
+    "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",
     "Unprocessable",
@@ -47,6 +55,7 @@ __all__ = [
     "field_error",
     "install_problem_handlers",
     "problem_response",
+    "problem_title",
 ]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -83,6 +92,10 @@ class Unauthorized(ApiError):
         super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+class Forbidden(ApiError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
 class NotFound(ApiError):
     status, slug, title = 404, "not-found", "Not Found"
 
@@ -92,7 +105,7 @@ class Conflict(ApiError):
 
 
 class PayloadTooLarge(ApiError):
-    status, slug, title = 413, "payload-too-large", "Payload Too Large"
+    status, slug, title = 413, "payload-too-large", "Content Too Large"
 
 
 class UnsupportedMediaType(ApiError):
@@ -110,6 +123,39 @@ class TooManyRequests(ApiError):
         super().__init__(detail, headers={"Retry-After": str(retry_after_seconds)})
 
 
+class ServiceUnavailable(ApiError):
+    status, slug, title = 503, "service-unavailable", "Service Unavailable"
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    error.status: error
+    for error in (
+        ApiError,
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        Unprocessable,
+        TooManyRequests,
+        ServiceUnavailable,
+    )
+}
+
+
+def problem_title(status: int) -> str:
+    """The one title of a status: its ApiError class's, else the HTTP reason phrase."""
+    error = _BY_STATUS.get(status)
+    return error.title if error is not None else HTTPStatus(status).phrase
+
+
+def _status_slug(status: int) -> str | None:
+    error = _BY_STATUS.get(status)
+    return error.slug if error is not None else None
+
+
 def field_error(loc: Sequence[str | int], msg: str, **extra: Any) -> dict[str, Any]:
     """One entry of a problem's `errors` list: where (`loc`) and what (`msg`)."""
     return {"loc": list(loc), "msg": msg, **extra}
@@ -118,16 +164,18 @@ def field_error(loc: Sequence[str | int], msg: str, **extra: Any) -> dict[str, A
 def problem_response(
     status: int,
     *,
-    title: str,
     detail: str,
     slug: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> Response:
+    """A problem document titled by `problem_title(status)`; its type is `slug`, else the status's
+    own slug (about:blank for a status without an ApiError class)."""
+    slug = slug or _status_slug(status)
     body: dict[str, Any] = {
         "type": TYPE_PREFIX + slug if slug else "about:blank",
-        "title": title,
+        "title": problem_title(status),
         "status": status,
         "detail": detail,
         **extra,
@@ -141,7 +189,6 @@ def _api_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return problem_response(
         exc.status,
-        title=exc.title,
         detail=exc.detail,
         slug=exc.slug,
         errors=exc.errors,
@@ -166,9 +213,7 @@ def _request_validation(_request: Request, exc: Exception) -> Response:
     detail: str = f"{where}: {first['msg']}" if where else str(first["msg"])
     if len(errors) > 1:
         detail += f" (and {len(errors) - 1} more)"
-    return problem_response(
-        422, title="Unprocessable Content", detail=detail, slug="validation-error", errors=errors
-    )
+    return problem_response(422, detail=detail, errors=errors)
 
 
 def _allowed_methods(request: Request) -> str:
@@ -186,19 +231,16 @@ def _allowed_methods(request: Request) -> str:
 
 def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    title = HTTPStatus(exc.status_code).phrase
-    detail = exc.detail if isinstance(exc.detail, str) else title
+    detail = exc.detail if isinstance(exc.detail, str) else problem_title(exc.status_code)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         headers["Allow"] = _allowed_methods(request)
-    return problem_response(exc.status_code, title=title, detail=detail, headers=headers)
+    return problem_response(exc.status_code, detail=detail, headers=headers)
 
 
 def _engine_error(_request: Request, exc: Exception) -> Response:
     errors = [field_error(["body"], str(exc))]
-    return problem_response(
-        422, title="Unprocessable Content", detail=str(exc), slug="validation-error", errors=errors
-    )
+    return problem_response(422, detail=str(exc), errors=errors)
 
 
 def _dataset_error(_request: Request, exc: Exception) -> Response:
@@ -207,7 +249,6 @@ def _dataset_error(_request: Request, exc: Exception) -> Response:
     slug = "invalid-dataset" if status == 422 else "unsupported-dataset-format"
     return problem_response(
         status,
-        title=HTTPStatus(status).phrase,
         detail=exc.detail,
         slug=slug,
         errors=list(exc.errors),
@@ -221,8 +262,6 @@ def _unexpected(request: Request, exc: Exception) -> Response:
     )
     return problem_response(
         500,
-        title="Internal Server Error",
-        slug="internal-error",
         error_id=error_id,
         detail=f"an unexpected error occurred; quote error id {error_id} when reporting it",
     )

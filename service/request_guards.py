@@ -36,6 +36,7 @@ __all__ = [
     "OriginGuard",
     "SecurityHeaders",
     "host_name",
+    "media_type",
     "router_serves",
 ]
 
@@ -59,9 +60,13 @@ def host_name(host_header: str) -> str:
     return host.rstrip(".")
 
 
+def media_type(content_type: str | None) -> str:
+    """Content-Type without parameters, lower-cased: "Text/CSV; charset=utf-8" → "text/csv"."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
 async def _reject(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
-    titles = {400: "Bad Request", 403: "Forbidden", 415: "Unsupported Media Type"}
-    response = problem_response(status, title=titles[status], detail=detail)
+    response = problem_response(status, detail=detail)
     await response(scope, receive, send)
 
 
@@ -136,8 +141,7 @@ class MediaTypeGuard:
             headers = Headers(scope=scope)
             if _has_body(headers) and router_serves(self.router, scope):
                 accepted = self.by_route.get((scope["method"], scope["path"]), self.default)
-                media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-                if media_type not in accepted:
+                if media_type(headers.get("content-type")) not in accepted:
                     detail = f"send the body as {' or '.join(sorted(accepted))}"
                     await _reject(scope, receive, send, 415, detail)
                     return

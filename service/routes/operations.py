@@ -70,7 +70,6 @@ def readyz(request: Request) -> Readiness | Response:
         failing = sorted(name for name, result in checks.items() if result == "failing")
         return problem_response(
             503,
-            title="Service Unavailable",
             slug="not-ready",
             detail=f"not ready: {', '.join(failing)} failing",
             checks=checks,

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 
-from tests.service.api_helpers import BASE_URL, assert_problem, create_dataset, job_body
+from service.app import create_app
+from service.problems import PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from tests.service.api_helpers import (
+    BASE_URL,
+    assert_problem,
+    client,
+    create_dataset,
+    job_body,
+    make_settings,
+    running_app,
+)
 
 pytestmark = pytest.mark.anyio
 LEAKS = ("Traceback", "/work/", "site-packages", "SELECT", "sqlite", 'File "')
@@ -97,3 +108,42 @@ async def test_unknown_query_parameters_are_422(api: httpx.AsyncClient) -> None:
 async def test_trailing_slashes_are_404_not_redirects(api: httpx.AsyncClient) -> None:
     for path in ("/v1/models/", "/v1/models//", "/v1/jobs/"):
         assert_problem(await api.get(path), 404)
+
+
+async def test_each_status_has_one_title_whichever_layer_answers(api: httpx.AsyncClient) -> None:
+    dataset = await create_dataset(api)
+    unprocessable = [
+        await api.post("/v1/jobs", json=job_body(dataset["id"], epochs="many")),  # FastAPI's
+        await api.get("/v1/jobs", params={"limt": 5}),  # a route's Unprocessable
+        await api.post("/v1/datasets", json={"X": [[1.0]], "y": [1], "name": 5}),  # the envelope
+        await api.post("/v1/datasets", json={"X": [["a"]], "y": [1]}),  # a DatasetError
+    ]
+    titles = {assert_problem(response, 422)["title"] for response in unprocessable}
+    assert titles == {Unprocessable.title} == {"Unprocessable Content"}
+    unsupported = [
+        await api.post("/v1/jobs", content=b"x", headers={"Content-Type": "text/plain"}),  # guard
+        await api.post(
+            "/v1/datasets", files={"file": ("d.xlsx", b"x", "application/vnd.ms-excel")}
+        ),
+    ]
+    titles = {assert_problem(response, 415)["title"] for response in unsupported}
+    assert titles == {UnsupportedMediaType.title}
+
+
+async def test_the_body_limit_answers_with_the_413_title_and_type(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path, max_json_bytes=64))
+    async with running_app(app), client(app) as http:
+        response = await http.post("/v1/jobs", json={"padding": "x" * 100})
+    problem = assert_problem(response, 413, "64 bytes")
+    assert problem["title"] == PayloadTooLarge.title == "Content Too Large"
+    assert problem["type"].endswith(":" + PayloadTooLarge.slug)
+
+
+async def test_a_bad_json_dataset_envelope_is_located_like_any_validation_error(
+    api: httpx.AsyncClient,
+) -> None:
+    response = await api.post("/v1/datasets", json={"X": [[1.0]], "y": [1], "task": "ranking"})
+    problem = assert_problem(response, 422, "body.task")
+    assert problem["type"].endswith(":validation-error")
+    assert [error["loc"] for error in problem["errors"]] == [["body", "task"]]
+    assert all(set(error) == {"loc", "msg", "type"} for error in problem["errors"])
