@@ -14,6 +14,7 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from service.models import (
+    ACTIVE_STATUSES,
     Dataset,
     DatasetBlob,
     EpochRecord,
@@ -25,7 +26,6 @@ from service.models import (
 )
 
 __all__ = [
-    "ACTIVE_STATUSES",
     "cancel_job",
     "cancel_queued_job",
     "count_active_jobs",
@@ -38,7 +38,9 @@ __all__ = [
     "find_idempotency_record",
     "get_dataset",
     "get_job",
+    "get_job_with_model_id",
     "get_model",
+    "jobs_with_model_ids",
     "list_datasets",
     "list_jobs",
     "list_models",
@@ -49,8 +51,6 @@ __all__ = [
     "soft_delete_dataset",
     "store_dataset",
 ]
-
-ACTIVE_STATUSES = ("queued", "running")
 
 
 def _page(
@@ -147,13 +147,26 @@ def model_id_for_job(session: Session, *, job_id: str) -> str | None:
     return session.scalar(select(Model.id).where(Model.job_id == job_id))
 
 
+def jobs_with_model_ids() -> Select[Job, str]:
+    """Jobs, each with its model id: None (the outer join's, whatever the type says) unless the job
+    succeeded, as a model is published in the transaction that marks its job succeeded."""
+    return select(Job, Model.id).outerjoin(Model, Model.job_id == Job.id)
+
+
+def get_job_with_model_id(
+    session: Session, *, owner: str, job_id: str
+) -> tuple[Job, str | None] | None:
+    query = jobs_with_model_ids().where(Job.id == job_id, Job.owner == owner)
+    row = session.execute(query).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
 def list_jobs(
     session: Session, *, owner: str, status: str | None, limit: int, offset: int
 ) -> tuple[list[tuple[Job, str | None]], int]:
     """Jobs newest first, each with its model id (None unless succeeded)."""
     query = (
-        select(Job, Model.id)
-        .outerjoin(Model, Model.job_id == Job.id)
+        jobs_with_model_ids()
         .where(Job.owner == owner)
         .order_by(Job.created_at.desc(), Job.id.desc())
     )

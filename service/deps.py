@@ -21,6 +21,7 @@ __all__ = [
     "DatabaseDep",
     "DatasetDep",
     "JobDep",
+    "JobWithModelIdDep",
     "ModelDep",
     "PageDep",
     "RawBodyDep",
@@ -112,8 +113,23 @@ def job_or_404(job_id: IdPath, owner: OwnerDep, database: DatabaseDep) -> Job:
     with database.read() as session:
         job = crud.get_job(session, owner=owner, job_id=job_id)
     if job is None:
-        raise NotFound(f"job {job_id!r} does not exist")
+        raise _job_not_found(job_id)
     return job
+
+
+def job_with_model_id_or_404(
+    job_id: IdPath, owner: OwnerDep, database: DatabaseDep
+) -> tuple[Job, str | None]:
+    """The job and its model id (None unless it succeeded), in one query."""
+    with database.read() as session:
+        row = crud.get_job_with_model_id(session, owner=owner, job_id=job_id)
+    if row is None:
+        raise _job_not_found(job_id)
+    return row
+
+
+def _job_not_found(job_id: str) -> NotFound:
+    return NotFound(f"job {job_id!r} does not exist")
 
 
 def _model_row(database: Database, owner: str, model_id: str) -> Model | None:
@@ -137,4 +153,5 @@ async def model_or_404(model_id: IdPath, owner: OwnerDep, request: Request) -> M
 
 DatasetDep = Annotated[Dataset, Depends(dataset_or_404)]
 JobDep = Annotated[Job, Depends(job_or_404)]
+JobWithModelIdDep = Annotated[tuple[Job, str | None], Depends(job_with_model_id_or_404)]
 ModelDep = Annotated[Model, Depends(model_or_404)]

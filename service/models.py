@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import (
     JSON,
@@ -30,7 +30,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from service.schemas import JobStatus
+
 __all__ = [
+    "ACTIVE_STATUSES",
     "JOB_STATUSES",
     "TERMINAL_STATUSES",
     "Base",
@@ -47,8 +50,9 @@ __all__ = [
     "utcnow",
 ]
 
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+JOB_STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
+ACTIVE_STATUSES: tuple[JobStatus, ...] = ("queued", "running")
+TERMINAL_STATUSES = frozenset(JOB_STATUSES) - frozenset(ACTIVE_STATUSES)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

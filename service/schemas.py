@@ -13,6 +13,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from engine.spec import TrainingSpec
+from service.dataset_targets import Task
 
 __all__ = [
     "DatasetJsonBody",
@@ -32,7 +33,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Task = Literal["classification", "regression"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 ResourceId = Annotated[str, Field(min_length=1, max_length=64, description="An opaque id.")]
 

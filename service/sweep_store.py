@@ -16,9 +16,10 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service import crud
 from service.db import Database
 from service.job_submission import SEED_BOUND, create_checked_job
-from service.models import Dataset, EpochRecord, Job, Model, Sweep
+from service.models import Dataset, EpochRecord, Job, Sweep
 from service.problems import ApiError, Unprocessable, field_error
 from service.schemas import JobCreate
 from service.settings import Settings
@@ -132,10 +133,7 @@ def metric_for_task(task: str) -> SweepMetric:
 def sweep_jobs(session: Session, *, sweep: Sweep, metric: SweepMetric) -> list[SweepJobRow]:
     """The sweep's jobs, best first by `metric` over all their epochs; jobs without it last."""
     query = (
-        select(Job, Model.id)
-        .outerjoin(Model, Model.job_id == Job.id)
-        .where(Job.sweep_id == sweep.id)
-        .order_by(Job.created_at, Job.id)
+        crud.jobs_with_model_ids().where(Job.sweep_id == sweep.id).order_by(Job.created_at, Job.id)
     )
     rows = session.execute(query).all()
     best = _best_per_job(session, [job.id for job, _ in rows], metric)

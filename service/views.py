@@ -20,6 +20,7 @@ __all__ = [
     "finite_list",
     "job_out",
     "layer_infos",
+    "metrics_out",
     "metrics_row",
     "model_out",
 ]
@@ -72,7 +73,8 @@ def metrics_row(record: EpochRecord) -> MetricsRow:
     return MetricsRow(epoch=record.epoch, **values)
 
 
-def _metrics(data: dict[str, Any] | None) -> MetricsRow | None:
+def metrics_out(data: dict[str, Any] | None) -> MetricsRow | None:
+    """A stored metrics dict (a job's latest, a model's best) as a row; None when there is none."""
     return MetricsRow.model_validate(finite_json(data)) if data else None
 
 
@@ -84,7 +86,7 @@ def job_out(job: Job, model_id: str | None) -> JobOut:
         validation_dataset_id=job.validation_dataset_id,
         epoch=job.epoch,
         epochs=job.epochs,
-        metrics=_metrics(job.metrics),
+        metrics=metrics_out(job.metrics),
         error=job.error,
         failure_reason=job.failure_reason,
         stop_reason=job.stop_reason,
@@ -138,6 +140,6 @@ def model_out(model: Model) -> ModelOut:
         layers=layer_infos(model.network, model.n_features),
         classes=model.classes,
         best_epoch=model.best_epoch,
-        metrics=_metrics(model.metrics),
+        metrics=metrics_out(model.metrics),
         created_at=model.created_at,
     )

@@ -65,7 +65,10 @@ def _read_snapshot(database: Database, job_id: str, after_epoch: int) -> _Snapsh
             .where(EpochRecord.job_id == job_id, EpochRecord.epoch > after_epoch)
             .order_by(EpochRecord.epoch)
         ).all()
-        model_id = crud.model_id_for_job(session, job_id=job_id)
+        # Only a succeeded job has a model (published in the transaction that marked it so).
+        model_id = (
+            crud.model_id_for_job(session, job_id=job_id) if job.status == "succeeded" else None
+        )
         epochs = [metrics_row(record).model_dump(mode="json") for record in records]
         return _Snapshot(epochs, job_out(job, model_id).model_dump(mode="json"))
 

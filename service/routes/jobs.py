@@ -9,7 +9,15 @@ from starlette.concurrency import run_in_threadpool
 
 from service import crud
 from service.auth import OwnerDep
-from service.deps import DatabaseDep, JobDep, PageDep, SettingsDep, WakeSupervisorDep, closed_query
+from service.deps import (
+    DatabaseDep,
+    JobDep,
+    JobWithModelIdDep,
+    PageDep,
+    SettingsDep,
+    WakeSupervisorDep,
+    closed_query,
+)
 from service.idempotency import IdempotencyKeyHeader
 from service.job_submission import submit_job
 from service.openapi import error_responses, links
@@ -78,10 +86,9 @@ def list_jobs(
 
 
 @router.get("/{job_id}", operation_id="get_job", responses=error_responses(404, 422))
-def get_job(job: JobDep, database: DatabaseDep) -> JobOut:
+async def get_job(row: JobWithModelIdDep) -> JobOut:
     """Read a job: status, progress, latest metrics, error, model id."""
-    with database.read() as session:
-        model_id = crud.model_id_for_job(session, job_id=job.id)
+    job, model_id = row
     return job_out(job, model_id)
 
 
@@ -114,11 +121,12 @@ def cancel_job(
     with database.write() as session:
         outcome = crud.cancel_job(session, job_id=job.id)
         current = crud.get_job(session, owner=owner, job_id=job.id)
-        model_id = crud.model_id_for_job(session, job_id=job.id)
     if outcome == "finished":
         raise Conflict(
             f"job {job.id!r} has already finished ({current.status if current else '?'})"
         )
     wake_supervisor()
     assert current is not None
-    return job_out(current, model_id)
+    # Cancelled or flagged while queued or running, so it has no model: a model is published in
+    # the transaction that marks its job succeeded (service.jobs.store.publish_model).
+    return job_out(current, model_id=None)

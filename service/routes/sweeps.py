@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool
@@ -14,9 +14,8 @@ from service.deps import DatabaseDep, IdPath, SettingsDep, WakeSupervisorDep
 from service.models import Sweep
 from service.openapi import error_responses, links
 from service.problems import NotFound
-from service.schemas import MetricsRow
 from service.sweep_schemas import SweepCreate, SweepJobOut, SweepOut
-from service.views import finite_json
+from service.views import finite_json, metrics_out
 
 __all__ = ["router"]
 
@@ -69,10 +68,6 @@ def get_sweep(sweep: SweepDep, database: DatabaseDep) -> SweepOut:
     return _sweep_out(database, sweep)
 
 
-def _latest_metrics(metrics: dict[str, Any] | None) -> MetricsRow | None:
-    return MetricsRow.model_validate(finite_json(metrics)) if metrics else None
-
-
 def _sweep_out(database: Database, sweep: Sweep) -> SweepOut:
     dataset_id = str(sweep.base["dataset_id"])
     with database.read() as session:
@@ -88,7 +83,7 @@ def _sweep_out(database: Database, sweep: Sweep) -> SweepOut:
             epochs=row.job.epochs,
             best=row.best.value if row.best else None,
             best_epoch=row.best.epoch if row.best else None,
-            metrics=_latest_metrics(row.job.metrics),
+            metrics=metrics_out(row.job.metrics),
             model_id=row.model_id,
             error=row.job.error,
         )
