@@ -25,6 +25,26 @@ def wait_until(
         time.sleep(interval)
 
 
+def collect(
+    poll: Callable[[], list[T]], done: Callable[[list[T]], bool], *, timeout: float = 20.0,
+    message: str = "",
+) -> list[T]:
+    """Call `poll()` (which should block briefly) and gather what it returns until `done(gathered)`
+    holds; return the gathered items. Fail after `timeout`, showing what was gathered."""
+    gathered: list[T] = []
+
+    def finished() -> bool:
+        if not done(gathered):
+            gathered.extend(poll())
+        return done(gathered)
+
+    try:
+        wait_until(finished, timeout=timeout, interval=0.0, message=message)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; gathered so far: {gathered!r}") from None
+    return gathered
+
+
 async def eventually(
     condition: Callable[[], Awaitable[T]], *, timeout: float = 20.0, interval: float = 0.02,
     message: str = "",

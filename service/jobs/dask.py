@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 3.0
 RECONNECT_EVERY_SECONDS = 10.0
-CLUSTER_SIZE_TTL_SECONDS = 2.0  # how long the count of worker threads is trusted
+CLUSTER_SIZE_TTL_SECONDS = 2.0  # how long the scheduler's id and worker thread count are trusted
 CHECKPOINT_WAIT_SECONDS = 30.0  # it is queued before its epoch event leaves the worker
 RESULT_WAIT_SECONDS = 120.0
 UNSTARTED_CANCEL_SECONDS = 3.0  # a cancelled attempt still waiting for a worker is dropped
@@ -86,7 +86,8 @@ class DaskExecutor(Executor):
         self._client: Client | None = None
         self._subscribed_to: str | None = None  # id of the scheduler that has our subscription
         self._next_connect = 0.0
-        self._cluster_threads = (0, 0.0)  # (count, monotonic time it was read)
+        self._cluster_threads = 0  # worker threads in the cluster, as last read
+        self._cluster_read_at: float | None = None  # monotonic time of that read; None: read now
         self._inbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._attempts: dict[str, _Attempt] = {}
         self._datasets = ScatteredDatasets(load_dataset)
@@ -117,17 +118,30 @@ class DaskExecutor(Executor):
                 self._next_connect = time.monotonic() + RECONNECT_EVERY_SECONDS
                 return False
             self._client = client
+            self._subscribed_to = self._cluster_read_at = None  # subscriptions are per client
         if client.status != "running":
+            self._cluster_read_at = None  # reconnecting: maybe to a restarted scheduler
             return False
-        self._subscribe(client)
+        self._read_cluster(client)
         return True
 
-    def _subscribe(self, client: Client) -> None:
-        """Subscribe to our topic on this scheduler (a restarted scheduler forgot subscriptions)."""
-        scheduler_id = client.scheduler_info().get("id")
-        if scheduler_id != self._subscribed_to:
-            client.subscribe_topic(self._topic, self._on_event)
-            self._subscribed_to = scheduler_id
+    def _read_cluster(self, client: Client) -> None:
+        """Once per CLUSTER_SIZE_TTL_SECONDS (and after any reconnect): one identity call gives the
+        scheduler's id — a restarted scheduler forgot our subscription, so subscribe again — and
+        the number of worker threads in the cluster."""
+        read_at = self._cluster_read_at
+        if read_at is not None and time.monotonic() - read_at <= CLUSTER_SIZE_TTL_SECONDS:
+            return
+        try:
+            info = client.scheduler_info(n_workers=0)  # no per-worker details: totals only
+            scheduler_id, threads = info.get("id"), int(info.get("total_threads", 0))
+            if scheduler_id != self._subscribed_to:
+                client.subscribe_topic(self._topic, self._on_event)
+                self._subscribed_to = scheduler_id
+        except (OSError, TimeoutError):
+            logger.warning("could not read the Dask scheduler's identity", exc_info=True)
+            threads = 0
+        self._cluster_threads, self._cluster_read_at = threads, time.monotonic()
 
     def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
         """Called on the client's event loop, in order: hand the message to the supervisor."""
@@ -150,7 +164,7 @@ class DaskExecutor(Executor):
     def capacity(self) -> int:
         if not self._connect():
             return 0
-        return max(0, min(self._size, self._threads_in_cluster()) - len(self._attempts))
+        return max(0, min(self._size, self._cluster_threads) - len(self._attempts))
 
     def running(self) -> set[str]:
         return set(self._attempts)
@@ -325,16 +339,6 @@ class DaskExecutor(Executor):
         if not self._connect() or self._client is None:
             raise ConnectionError(f"the Dask scheduler {self._address} is unreachable")
         return self._client
-
-    def _threads_in_cluster(self) -> int:
-        count, read_at = self._cluster_threads
-        if time.monotonic() - read_at > CLUSTER_SIZE_TTL_SECONDS and self._client is not None:
-            try:
-                count = sum(self._client.nthreads().values())
-            except (OSError, TimeoutError):
-                count = 0
-            self._cluster_threads = (count, time.monotonic())
-        return count
 
     @staticmethod
     def _quietly(action: Any) -> None:

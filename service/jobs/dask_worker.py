@@ -36,7 +36,7 @@ from distributed import Event, Queue, get_worker
 from threadpoolctl import threadpool_limits
 
 from service.jobs.protocol import arrays_from_npz
-from service.jobs.task import run_job
+from service.jobs.task import job_arrays, run_job
 
 __all__ = ["INLINE_CHECKPOINT_BYTES", "STOP_CHECK_SECONDS", "Channels", "run_attempt"]
 
@@ -91,12 +91,8 @@ _DECODED = _DecodedDatasets()
 
 def _job_arrays(datasets: dict[str, str], blobs: dict[str, bytes]) -> dict[str, np.ndarray]:
     """X, y (and X_val, y_val) from the role → sha256 map and the scattered bytes by sha256."""
-    train = _DECODED.get(datasets["train"], blobs[datasets["train"]])
-    arrays = {"X": train["X"], "y": train["y"]}
-    if "validation" in datasets:
-        validation = _DECODED.get(datasets["validation"], blobs[datasets["validation"]])
-        arrays |= {"X_val": validation["X"], "y_val": validation["y"]}
-    return arrays
+    decoded = {sha: _DECODED.get(sha, blobs[sha]) for sha in set(datasets.values())}
+    return job_arrays(datasets, decoded)
 
 
 class _StopFlag:

@@ -51,11 +51,12 @@ class _Worker:
     process: BaseProcess
     conn: Connection
     cancel: Event
-    started_at: float
     ready: bool = False
     info: dict[str, Any] = field(default_factory=dict)  # the worker's "ready" report
     job_id: str | None = None
-    cached: frozenset[str] = frozenset()  # dataset shas the worker holds (those of its last job)
+    # Dataset shas the worker holds: those of its last job, unless that job failed (its decode
+    # may be what failed, leaving the worker without them).
+    cached: frozenset[str] = frozenset()
     stop_requested_at: float | None = None
     terminated_at: float | None = None
 
@@ -95,7 +96,7 @@ class LocalExecutor(Executor):
         )
         process.start()
         child_conn.close()
-        self._slots[index] = _Worker(process, parent_conn, cancel, started_at=time.monotonic())
+        self._slots[index] = _Worker(process, parent_conn, cancel)
 
     def close(self) -> None:
         """Ask every worker to stop, give them a moment, then terminate and kill what is left."""
@@ -208,6 +209,7 @@ class LocalExecutor(Executor):
         worker.job_id = None
         if message.kind == "finished":
             return Finished(job_id, header["result"], message.blobs.get("model"))
+        worker.cached = frozenset()  # e.g. a MemoryError decoding the datasets: resend them next
         return Failed(job_id, header.get("reason", "error"), header.get("error", "the job failed"))
 
     # --- dead, hung and replaced workers --------------------------------------------------------

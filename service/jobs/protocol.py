@@ -2,9 +2,9 @@
 
 A message is a sequence of byte frames on a `multiprocessing` Connection (`send_bytes` /
 `recv_bytes`): first a UTF-8 JSON head `{"kind", "header", "blobs": [names…]}`, then one frame per
-named blob. Blobs carry opaque bytes (checkpoints, model npz, dataset npz); arrays travel as one
-uncompressed npz blob read back with `allow_pickle=False`. Nothing on the wire is ever unpickled,
-and big blobs are sent as they are, without being copied into one buffer first.
+named blob. Blobs carry opaque bytes (checkpoints, model npz, dataset npz — the worker reads those
+with `allow_pickle=False`). Nothing on the wire is ever unpickled, and big blobs are sent as they
+are, without being copied into one buffer first.
 
 Each end of a Connection must be written by one thread only (so frames never interleave).
 """
@@ -21,7 +21,6 @@ import numpy as np
 
 __all__ = ["Message", "ProtocolError", "arrays_from_npz", "arrays_to_npz", "recv", "send"]
 
-_ARRAYS_BLOB = "__arrays__"
 MAX_HEAD_BYTES = 64 * 1024 * 1024  # metrics, diagnostics and findings of one epoch fit easily
 
 
@@ -31,12 +30,11 @@ class ProtocolError(ValueError):
 
 @dataclass(frozen=True)
 class Message:
-    """One message: a kind ("run", "epoch", "finished", …), a JSON header, blobs and arrays."""
+    """One message: a kind ("run", "epoch", "finished", …), a JSON header and named blobs."""
 
     kind: str
     header: dict[str, Any] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def arrays_to_npz(arrays: dict[str, np.ndarray]) -> bytes:
@@ -59,13 +57,8 @@ def _head_bytes(message: Message, blob_names: list[str]) -> bytes:
 
 def send(conn: Connection, message: Message) -> None:
     """Write one message; the header must be strict JSON (no NaN/Infinity)."""
-    if _ARRAYS_BLOB in message.blobs:
-        raise ProtocolError(f"blob name {_ARRAYS_BLOB!r} is reserved")
-    blobs = dict(message.blobs)
-    if message.arrays:
-        blobs[_ARRAYS_BLOB] = arrays_to_npz(message.arrays)
-    conn.send_bytes(_head_bytes(message, list(blobs)))
-    for data in blobs.values():
+    conn.send_bytes(_head_bytes(message, list(message.blobs)))
+    for data in message.blobs.values():
         conn.send_bytes(data)
 
 
@@ -86,7 +79,5 @@ def recv(conn: Connection) -> Message:
     """Read one message written by `send`; EOFError when the other end is closed."""
     head = _parse_head(conn.recv_bytes(MAX_HEAD_BYTES))
     blobs = {name: conn.recv_bytes() for name in head.get("blobs", [])}
-    arrays_blob = blobs.pop(_ARRAYS_BLOB, None)
-    arrays = arrays_from_npz(arrays_blob) if arrays_blob is not None else {}
     header = head.get("header", {})
-    return Message(head["kind"], header if isinstance(header, dict) else {}, blobs, arrays)
+    return Message(head["kind"], header if isinstance(header, dict) else {}, blobs)

@@ -19,6 +19,7 @@ from service.models import Checkpoint, Dataset, DatasetBlob, EpochRecord, Job, M
 
 __all__ = [
     "METRIC_FIELDS",
+    "any_queued",
     "claim_next",
     "dataset_bytes",
     "expired_running_jobs",
@@ -46,6 +47,12 @@ def training_fields(job_spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- claiming and leases --------------------------------------------------------------------------
+
+
+def any_queued(session: Session) -> bool:
+    """Whether claim_next has a job to take: a read, so an idle poll takes no write lock."""
+    queued = select(Job.id).where(Job.status == "queued").limit(1)
+    return session.execute(queued).first() is not None
 
 
 def claim_next(

@@ -170,8 +170,11 @@ class JobSupervisor:
             self._submit(job_id)
 
     def _claim_one(self) -> str | None:
+        with self.database.read() as session:  # most polls find nothing: no write lock for those
+            if not store.any_queued(session):
+                return None
         now = utcnow()
-        with self.database.write() as session:
+        with self.database.write() as session:  # claim_next re-checks the status under the lock
             return store.claim_next(
                 session, worker_id=self.instance_id, now=now, lease_until=self._lease_until(now),
                 skip_locked=not self.database.is_sqlite,
@@ -289,7 +292,7 @@ class JobSupervisor:
         elif isinstance(event, Failed):
             self._finish(event.job_id, "failed", failure_reason=event.reason, error=event.error)
         elif isinstance(event, Lost):
-            self._conclude_lost(event, intent)
+            self._conclude_stopped(event.job_id, intent, detail=event.detail)
 
     def _conclude_finished(self, event: Finished, intent: str | None) -> None:
         result, status = event.result, event.result.get("status")
@@ -303,9 +306,6 @@ class JobSupervisor:
             reason = result.get("failure_reason") or "error"
             self._finish(event.job_id, "failed", failure_reason=reason, error=result.get("error"),
                          stop_reason=result.get("stop_reason"))
-
-    def _conclude_lost(self, event: Lost, intent: str | None) -> None:
-        self._conclude_stopped(event.job_id, intent, detail=event.detail)
 
     def _conclude_stopped(self, job_id: str, intent: str | None, *, detail: str) -> None:
         if intent == "cancel":

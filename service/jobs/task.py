@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ from engine.errors import DivergenceError, EngineError
 from engine.spec import TrainingSpec
 from engine.training import EpochReport, TrainResult, train
 
-__all__ = ["failure", "finite_or_none", "run_job"]
+__all__ = ["failure", "finite_or_none", "job_arrays", "run_job"]
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +110,19 @@ def _train(
         checkpoint_every=1,
         metadata=payload.get("metadata") or {},
     )
+
+
+def job_arrays(
+    datasets: dict[str, str], decoded: Mapping[str, Mapping[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """run_job's arrays — X, y (and X_val, y_val) — from the job's role → sha256 map and the
+    decoded datasets ({"X", "y"}) by sha256."""
+    train = decoded[datasets["train"]]
+    arrays = {"X": train["X"], "y": train["y"]}
+    if "validation" in datasets:
+        validation = decoded[datasets["validation"]]
+        arrays |= {"X_val": validation["X"], "y_val": validation["y"]}
+    return arrays
 
 
 def run_job(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
@@ -18,6 +19,7 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from service.jobs.protocol import Message, arrays_from_npz, recv, send
+from service.jobs.task import job_arrays
 
 __all__ = ["serve"]
 
@@ -42,16 +44,17 @@ class DatasetCache:
     def arrays_for(
         self, datasets: dict[str, str], blobs: dict[str, bytes]
     ) -> dict[str, np.ndarray]:
-        """X, y (and X_val, y_val) for this job; blobs hold npz bytes of the datasets not cached."""
-        self._arrays = {
-            sha: self._arrays.get(sha) or arrays_from_npz(blobs[sha], ("X", "y"))
-            for sha in datasets.values()
-        }
-        arrays = dict(self._arrays[datasets["train"]])
-        if "validation" in datasets:
-            validation = self._arrays[datasets["validation"]]
-            arrays |= {"X_val": validation["X"], "y_val": validation["y"]}
-        return arrays
+        """X, y (and X_val, y_val) for this job; blobs hold npz bytes of the datasets not cached.
+
+        The datasets this job does not use are dropped before the new ones are decoded, so memory
+        peaks at the new job's data, not the old job's plus the new job's. When decoding fails,
+        the cache holds less than the job's datasets (the supervisor then resends them all).
+        """
+        shas = set(datasets.values())
+        self._arrays = {sha: arrays for sha, arrays in self._arrays.items() if sha in shas}
+        for sha in sorted(shas - self._arrays.keys()):
+            self._arrays[sha] = arrays_from_npz(blobs[sha], ("X", "y"))
+        return job_arrays(datasets, self._arrays)
 
 
 def _send(conn: Connection, message: Message) -> None:
@@ -98,10 +101,13 @@ def _run(conn: Connection, message: Message, cache: DatasetCache, cancel: Event,
 
 
 def _readiness(blas_threads: int, numpy_was_loaded: bool) -> dict[str, Any]:
-    """What the worker reports when it is up: its pid and the BLAS threads it really uses."""
+    """What the worker reports when it is up: its pid, the BLAS threads it really uses and its
+    address-space cap (RLIMIT_AS in bytes, None when unlimited)."""
     blas = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    memory_limit = resource.getrlimit(resource.RLIMIT_AS)[0]
     return {"pid": os.getpid(), "blas_threads_wanted": blas_threads, "blas_threads": blas,
-            "numpy_preloaded": numpy_was_loaded}
+            "numpy_preloaded": numpy_was_loaded,
+            "memory_limit_bytes": None if memory_limit == resource.RLIM_INFINITY else memory_limit}
 
 
 def serve(conn: Connection, cancel: Event, *, parent_pid: int, blas_threads: int,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from service.app import create_app
 from service.jobs.executor import Epoch, Executor, ExecutorEvent, JobPayload
 from service.jobs.protocol import arrays_to_npz
 from service.settings import Settings
+from tests import polling
 
 T = TypeVar("T")
 
@@ -93,12 +93,7 @@ def collect(
     executor: Executor, done: Callable[[list[ExecutorEvent]], bool], timeout: float = 60.0
 ) -> list[ExecutorEvent]:
     """Poll events until `done(events)` holds; fail after `timeout` seconds."""
-    events: list[ExecutorEvent] = []
-    deadline = time.monotonic() + timeout
-    while not done(events):
-        assert time.monotonic() < deadline, f"timed out; events so far: {events}"
-        events += executor.poll(0.2)
-    return events
+    return polling.collect(lambda: executor.poll(0.2), done, timeout=timeout)
 
 
 def concluded(job_id: str) -> Callable[[list[ExecutorEvent]], bool]:

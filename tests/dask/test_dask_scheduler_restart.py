@@ -4,7 +4,6 @@ reconnects when the scheduler is back, sends the datasets again and runs the res
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from service.jobs.dask import DaskExecutor
 from service.jobs.executor import Epoch, Finished, Lost
 from service.settings import Settings
 from tests.dask.dask_helpers import Loader, blobs_npz, collect, concluded, outcome, payload
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.dask, pytest.mark.slow, pytest.mark.fault]
 
@@ -54,10 +54,13 @@ def test_jobs_survive_a_scheduler_restart_by_resubmission(tmp_path: Path) -> Non
         checkpoint = last.checkpoint
 
         with cluster_on(port):
-            deadline = time.monotonic() + 60
-            while executor.capacity() == 0:
-                assert time.monotonic() < deadline, "no reconnection to the new scheduler"
+            def reconnected() -> bool:
+                if executor.capacity() > 0:
+                    return True
                 executor.poll(0.2)
+                return False
+
+            wait_until(reconnected, timeout=60, message="reconnection to the new scheduler")
             assert executor.is_healthy()
             executor.submit(
                 payload(

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
@@ -81,6 +82,13 @@ def add_job(database: Database, dataset_id: str, *, epochs: int = 3, **columns: 
         session.add(job)
         session.flush()
         return job.id
+
+
+def a_dead_pid() -> int:
+    """The pid of a child process that has exited and been reaped."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 def get_job(database: Database, job_id: str) -> Job:

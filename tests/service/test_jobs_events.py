@@ -16,6 +16,7 @@ import pytest
 from service.jobs import store
 from service.models import utcnow
 from service.routes import events as events_route
+from tests.polling import eventually
 from tests.service.api_helpers import client, create_dataset, job_body, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -84,9 +85,11 @@ def polls(monkeypatch):
 
 async def _after_next_poll(polls: dict) -> None:
     target = polls["count"] + 1
-    with anyio.fail_after(10):
-        while polls["count"] < target:
-            await anyio.sleep(0.005)
+
+    async def polled() -> bool:
+        return polls["count"] >= target
+
+    await eventually(polled, timeout=10.0, interval=0.005, message="the stream's next poll")
 
 
 async def test_stream_sends_done_epochs_then_live_ones_and_ends_after_the_terminal_status(

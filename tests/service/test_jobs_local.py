@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import io
+import resource
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from service.jobs.executor import Epoch, ExecutorEvent, Finished, JobPayload
+from service.jobs.executor import Epoch, ExecutorEvent, Failed, Finished, JobPayload
 from service.jobs.local import LocalExecutor
 from service.jobs.store import training_fields
+from service.jobs.worker import DatasetCache
 from service.jobs.worker_boot import worker_main
+from tests.polling import collect
 from tests.service.jobs_fakes import fake_worker_main, job_spec, wait_for
 
 
@@ -23,11 +26,18 @@ def _dataset_bytes() -> bytes:
 
 
 class _CountingLoader:
-    def __init__(self) -> None:
+    """Dataset bytes for any sha; the first load of a sha in `corrupt_once` gives bytes that are
+    not an npz (the worker's decode fails, as it would with a MemoryError under its cap)."""
+
+    def __init__(self, corrupt_once: tuple[str, ...] = ()) -> None:
         self.calls: list[str] = []
+        self._corrupt = set(corrupt_once)
 
     def __call__(self, sha256: str) -> bytes:
         self.calls.append(sha256)
+        if sha256 in self._corrupt:
+            self._corrupt.discard(sha256)
+            return b"not an npz"
         return _dataset_bytes()
 
 
@@ -37,13 +47,17 @@ def _payload(job_id: str, sha: str = "sha-a", behaviour: str = "normal") -> JobP
                       datasets={"train": sha}, metadata={"target_name": behaviour})
 
 
-def _poll_until_finished(executor: LocalExecutor, job_id: str) -> list[ExecutorEvent]:
-    events: list[ExecutorEvent] = []
-    deadline = time.monotonic() + 30.0
-    while not any(isinstance(e, Finished) and e.job_id == job_id for e in events):
-        assert time.monotonic() < deadline, events
-        events += executor.poll(0.1)
-    return events
+def _poll_until_concluded(executor: LocalExecutor, job_id: str) -> list[ExecutorEvent]:
+    """The events up to and including the job's outcome (Finished or Failed)."""
+    return collect(
+        lambda: executor.poll(0.1),
+        lambda events: any(e.job_id == job_id and not isinstance(e, Epoch) for e in events),
+        timeout=30.0, message=f"job {job_id} concluded",
+    )
+
+
+def _outcome(events: list[ExecutorEvent], job_id: str) -> ExecutorEvent:
+    return next(e for e in events if e.job_id == job_id and not isinstance(e, Epoch))
 
 
 def _ready_reports(executor: LocalExecutor, count: int = 1) -> list[dict]:
@@ -79,8 +93,9 @@ def test_a_job_streams_its_epochs_then_its_outcome(executor_factory):
     executor.submit(_payload("j1"))
     assert executor.running() == {"j1"} and executor.capacity() == 0
 
-    events = _poll_until_finished(executor, "j1")
+    events = _poll_until_concluded(executor, "j1")
 
+    assert isinstance(_outcome(events, "j1"), Finished)
     epochs = [e for e in events if isinstance(e, Epoch)]
     assert [e.report["epoch"] for e in epochs] == [1, 2]
     assert all(e.checkpoint for e in epochs)
@@ -90,12 +105,42 @@ def test_a_job_streams_its_epochs_then_its_outcome(executor_factory):
 def test_a_worker_keeps_the_last_jobs_dataset_and_is_not_sent_it_again(executor_factory):
     loader = _CountingLoader()
     executor = executor_factory(loader=loader)
-    for job_id in ("j1", "j2"):
-        executor.submit(_payload(job_id, sha="same"))
-        _poll_until_finished(executor, job_id)
-    executor.submit(_payload("j3", sha="other"))
-    _poll_until_finished(executor, "j3")
+    for job_id, sha in (("j1", "same"), ("j2", "same"), ("j3", "other")):
+        executor.submit(_payload(job_id, sha=sha))
+        assert isinstance(_outcome(_poll_until_concluded(executor, job_id), job_id), Finished)
     assert loader.calls == ["same", "other"]
+
+
+def test_after_a_failed_decode_the_next_job_on_that_dataset_is_sent_it_again(executor_factory):
+    loader = _CountingLoader(corrupt_once=("b",))
+    executor = executor_factory(loader=loader)
+    executor.submit(_payload("j1", sha="a"))
+    assert isinstance(_outcome(_poll_until_concluded(executor, "j1"), "j1"), Finished)
+
+    executor.submit(_payload("j2", sha="b"))  # decoding b fails in the worker
+    failed = _outcome(_poll_until_concluded(executor, "j2"), "j2")
+    assert isinstance(failed, Failed) and failed.reason == "error"
+
+    executor.submit(_payload("j3", sha="b"))  # the worker does not hold b: it must get it again
+    finished = _outcome(_poll_until_concluded(executor, "j3"), "j3")
+    assert isinstance(finished, Finished), finished
+    assert finished.result["status"] == "succeeded"
+    assert loader.calls == ["a", "b", "b"]
+
+
+def test_the_dataset_cache_drops_datasets_the_job_does_not_use_before_decoding_new_ones():
+    cache = DatasetCache()
+    data = _dataset_bytes()
+    cache.arrays_for({"train": "a", "validation": "v"}, {"a": data, "v": data})
+    arrays = cache.arrays_for({"train": "v"}, {})  # v is held: nothing to send
+    assert set(arrays) == {"X", "y"} and set(cache._arrays) == {"v"}
+
+    with pytest.raises(ValueError):
+        cache.arrays_for({"train": "b"}, {"b": b"not an npz"})
+    assert cache._arrays == {}  # v went before b was decoded, and b failed
+
+    arrays = cache.arrays_for({"train": "b", "validation": "c"}, {"b": data, "c": data})
+    assert set(arrays) == {"X", "y", "X_val", "y_val"} and set(cache._arrays) == {"b", "c"}
 
 
 def test_interrupt_wakes_a_blocked_poll_from_another_thread(executor_factory):
@@ -125,4 +170,13 @@ def test_real_workers_pin_blas_threads_before_numpy_is_imported(executor_factory
 
 def test_a_real_worker_starts_under_a_one_gib_address_space_cap(executor_factory):
     executor = executor_factory(target=worker_main, memory_bytes=1024**3)
-    assert set(_ready_reports(executor)[0]["blas_threads"]) == {1}
+    report = _ready_reports(executor)[0]
+    assert set(report["blas_threads"]) == {1}
+    assert report["memory_limit_bytes"] == 1024**3
+
+
+def test_a_real_worker_without_a_cap_keeps_the_address_space_limit_it_inherited(executor_factory):
+    executor = executor_factory(target=worker_main)
+    inherited = resource.getrlimit(resource.RLIMIT_AS)[0]
+    expected = None if inherited == resource.RLIM_INFINITY else inherited
+    assert _ready_reports(executor)[0]["memory_limit_bytes"] == expected

@@ -75,6 +75,22 @@ def test_claim_returns_none_when_nothing_is_queued(database):
     assert _claim(database) is None
 
 
+def test_any_queued_tells_whether_claim_next_has_a_job_to_take(database):
+    def any_queued() -> bool:
+        with database.read() as session:
+            return store.any_queued(session)
+
+    dataset = add_dataset(database)
+    assert not any_queued()
+    add_job(database, dataset, status="succeeded")
+    add_job(database, dataset, status="running", worker_id="w0", attempt=1)
+    assert not any_queued()
+    add_job(database, dataset)
+    assert any_queued()
+    assert _claim(database) is not None
+    assert not any_queued()
+
+
 @pytest.mark.slow
 def test_two_processes_racing_claim_each_of_200_jobs_exactly_once(tmp_path, database):
     dataset = add_dataset(database)

@@ -10,18 +10,19 @@ import json
 import os
 import signal
 import socket
-import subprocess
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, text
 
 from service.db import Database
+from service.jobs import store
 from service.jobs.local import LocalExecutor
 from service.jobs.supervisor import JobSupervisor
 from service.models import Checkpoint, EpochRecord, Model, ModelWeights, utcnow
 from service.settings import Settings
 from tests.service.jobs_fakes import (
+    a_dead_pid,
     add_dataset,
     add_job,
     fake_worker_main,
@@ -258,7 +259,7 @@ def test_stop_requeues_running_jobs_and_the_next_supervisor_resumes_them(run_sup
 def test_at_start_up_a_job_left_running_by_a_dead_process_resumes_at_once(run_supervisor):
     new_database, start = run_supervisor
     database = new_database(lease_seconds=3600.0)
-    dead_pid = _a_dead_pid()
+    dead_pid = a_dead_pid()
     job_id = add_job(database, add_dataset(database), status="running", attempt=1,
                      worker_id=f"{socket.gethostname()[:40]}:{dead_pid}:deadbeef",
                      lease_expires_at=utcnow() + timedelta(hours=1))
@@ -274,15 +275,41 @@ def test_a_job_leased_by_a_live_instance_elsewhere_waits_for_its_lease(run_super
     job_id = add_job(database, add_dataset(database), status="running", attempt=1,
                      worker_id="other-host:1:cafe",
                      lease_expires_at=utcnow() + timedelta(seconds=1.5))
+    lease_expired_at = get_job(database, job_id).lease_expires_at  # as stored (and read back)
     start(database)
 
     assert get_job(database, job_id).status == "running"
     job = wait_for_status(database, job_id, "succeeded", timeout=20.0)
     assert job.attempt == 2
+    # The row had no started_at, so the claim of attempt 2 stamped it: only after the lease ran out.
+    assert job.started_at is not None and lease_expired_at is not None
+    assert job.started_at > lease_expired_at
 
 
-def _a_dead_pid() -> int:
-    """The pid of a child process that has exited and been reaped."""
-    child = subprocess.Popen(["true"])
-    child.wait()
-    return child.pid
+def test_idle_polls_take_no_write_transaction_to_claim_until_a_job_is_queued(
+    run_supervisor, monkeypatch
+):
+    calls = {"any_queued": 0, "claim_next": 0}
+
+    def counted(name):
+        original = getattr(store, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(store, name, wrapper)
+
+    counted("any_queued")
+    counted("claim_next")
+    new_database, start = run_supervisor
+    database = new_database()
+    dataset = add_dataset(database)
+    supervisor = start(database)
+
+    wait_for(lambda: calls["any_queued"] >= 5, message="the supervisor polls for queued jobs")
+    assert calls["claim_next"] == 0
+    job_id = add_job(database, dataset)
+    supervisor.wake()
+    assert wait_for_status(database, job_id, "succeeded", "failed").status == "succeeded"
+    assert calls["claim_next"] >= 1
