@@ -139,8 +139,12 @@ class LocalExecutor(Executor):
         return [w.process.pid for w in self._slots if w is not None and w.process.pid is not None]
 
     def submit(self, job: JobPayload) -> None:
-        worker = next(w for w in self._slots if w is not None and w.job_id is None)
-        missing = sorted(set(job.datasets.values()) - worker.cached)
+        needed = set(job.datasets.values())
+        free = [w for w in self._slots if w is not None and w.job_id is None]
+        # A worker that holds the data skips sending and decoding it again: for a 60,000 × 784
+        # dataset that was 0.3–0.5 s of a 2.5 s job whenever the job landed on the other worker.
+        worker = max(free, key=lambda w: len(needed & w.cached))
+        missing = sorted(needed - worker.cached)
         blobs = {sha: self._load_dataset(sha) for sha in missing}
         if job.resume_from is not None:
             blobs["checkpoint"] = job.resume_from

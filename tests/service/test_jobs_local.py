@@ -111,6 +111,20 @@ def test_a_worker_keeps_the_last_jobs_dataset_and_is_not_sent_it_again(executor_
     assert loader.calls == ["same", "other"]
 
 
+def test_a_job_goes_to_the_free_worker_that_holds_its_dataset(executor_factory):
+    loader = _CountingLoader()
+    executor = executor_factory(workers=2, loader=loader)
+    _ready_reports(executor, count=2)
+    executor.submit(_payload("j1", sha="a"))
+    executor.submit(_payload("j2", sha="b"))  # on the other worker, while j1 runs
+    for job_id in ("j1", "j2"):
+        assert isinstance(_outcome(_poll_until_concluded(executor, job_id), job_id), Finished)
+    for job_id, sha in (("j3", "b"), ("j4", "a"), ("j5", "b")):  # both workers free each time
+        executor.submit(_payload(job_id, sha=sha))
+        assert isinstance(_outcome(_poll_until_concluded(executor, job_id), job_id), Finished)
+    assert loader.calls == ["a", "b"]  # never sent again
+
+
 def test_after_a_failed_decode_the_next_job_on_that_dataset_is_sent_it_again(executor_factory):
     loader = _CountingLoader(corrupt_once=("b",))
     executor = executor_factory(loader=loader)
