@@ -1,10 +1,11 @@
 """The engine alone, doing the service benchmark's training job (child process).
 
-Same data as the service receives (the service stores features as float64 and its worker hands
-them to train() as such), same spec, same checkpoint-every-epoch, same niceness as a service worker
-(workers run niced so the API stays responsive; on a busy machine that alone changes their CPU
-share); timed is the whole train() call, after an untimed warm-up run on a few rows (a service
-worker is warm too).
+Same data as the service receives, in the form a service worker hands it to train(): the service
+stores features as float64, and a worker keeps each dataset cast to the job's dtype (float32 here)
+from the first job on it, as an engine user would hold it (mnist_like is float32 already); same
+spec, same checkpoint-every-epoch, same niceness as a service worker (workers run niced so the API
+stays responsive; on a busy machine that alone changes their CPU share); timed is the whole train()
+call, after an untimed warm-up run on a few rows (a service worker is warm too).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import os
 import time
 from typing import Any
-
-import numpy as np
 
 from bench import _data
 from bench._engine_tasks import MNIST_CLASSES
@@ -40,7 +39,6 @@ def engine_job(n_samples: int, epochs: int, batch_size: int, learning_rate: floa
 
     os.nice(niceness)
     X, y = _data.mnist_like(n_samples, seed=seed)
-    X = X.astype(np.float64)
     body = job_body(n_samples, epochs, batch_size, learning_rate, seed)
     warm = TrainingSpec.model_validate({**body, "epochs": 1})
     train(warm, X[:WARM_UP_ROWS], y[:WARM_UP_ROWS], task="classification", n_classes=MNIST_CLASSES)

@@ -36,7 +36,7 @@ from distributed import Event, Queue, get_worker
 from threadpoolctl import threadpool_limits
 
 from service.jobs.protocol import arrays_from_npz
-from service.jobs.task import job_arrays, run_job
+from service.jobs.task import in_run_dtype, job_arrays, run_dtype, run_job
 
 __all__ = ["INLINE_CHECKPOINT_BYTES", "STOP_CHECK_SECONDS", "Channels", "run_attempt"]
 
@@ -46,7 +46,7 @@ STOP_CHECK_SECONDS = 0.2
 # Checkpoints up to this size ride in the epoch event itself (no extra round trips); the scheduler
 # keeps at most ~1000 events per topic, so that bounds what it holds for us at ~64 MiB.
 INLINE_CHECKPOINT_BYTES = 64 * 1024
-DECODED_DATASETS_KEPT = 2  # per worker process: the arrays of the last datasets, by sha256
+DECODED_DATASETS_KEPT = 2  # per worker process: the arrays of the last datasets, by (sha256, dtype)
 
 
 @dataclass(frozen=True)
@@ -70,28 +70,31 @@ class Channels:
 
 
 class _DecodedDatasets:
-    """npz bytes → arrays, decoded once per worker process and dataset (jobs may share a worker)."""
+    """npz bytes → arrays in a run's dtype, decoded once per worker process, dataset and dtype
+    (jobs may share a worker)."""
 
     def __init__(self) -> None:
-        self._arrays: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
+        self._arrays: OrderedDict[tuple[str, str], dict[str, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, sha256: str, data: bytes) -> dict[str, np.ndarray]:
+    def get(self, sha256: str, data: bytes, dtype: str) -> dict[str, np.ndarray]:
+        key = (sha256, dtype)
         with self._lock:
-            if sha256 not in self._arrays:
-                self._arrays[sha256] = arrays_from_npz(data, ("X", "y"))
+            if key not in self._arrays:
+                self._arrays[key] = in_run_dtype(arrays_from_npz(data, ("X", "y")), dtype)
                 while len(self._arrays) > DECODED_DATASETS_KEPT:
                     self._arrays.popitem(last=False)
-            self._arrays.move_to_end(sha256)
-            return self._arrays[sha256]
+            self._arrays.move_to_end(key)
+            return self._arrays[key]
 
 
 _DECODED = _DecodedDatasets()
 
 
-def _job_arrays(datasets: dict[str, str], blobs: dict[str, bytes]) -> dict[str, np.ndarray]:
+def _job_arrays(header: dict[str, Any], blobs: dict[str, bytes]) -> dict[str, np.ndarray]:
     """X, y (and X_val, y_val) from the role → sha256 map and the scattered bytes by sha256."""
-    decoded = {sha: _DECODED.get(sha, blobs[sha]) for sha in set(datasets.values())}
+    datasets, dtype = header["datasets"], run_dtype(header["spec"])
+    decoded = {sha: _DECODED.get(sha, blobs[sha], dtype) for sha in set(datasets.values())}
     return job_arrays(datasets, decoded)
 
 
@@ -185,7 +188,7 @@ def run_attempt(
         stop = _StopFlag(Event(channels.cancel))
         reporter = _Reporter(header, channels, stop)
         try:
-            arrays = _job_arrays(header["datasets"], blobs)
+            arrays = _job_arrays(header, blobs)
             with _blas_limits(blas_threads):
                 result = run_job({**header, "resume_from": resume_from}, arrays, reporter, stop)
         finally:

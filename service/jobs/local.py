@@ -31,6 +31,7 @@ from service.jobs.executor import (
     Lost,
 )
 from service.jobs.protocol import Message, ProtocolError, recv, send
+from service.jobs.task import run_dtype
 from service.jobs.worker_boot import worker_main
 
 __all__ = ["LocalExecutor"]
@@ -54,9 +55,9 @@ class _Worker:
     ready: bool = False
     info: dict[str, Any] = field(default_factory=dict)  # the worker's "ready" report
     job_id: str | None = None
-    # Dataset shas the worker holds: those of its last job, unless that job failed (its decode
-    # may be what failed, leaving the worker without them).
-    cached: frozenset[str] = frozenset()
+    # (sha256, dtype) of the datasets the worker holds: those of its last job, unless that job
+    # failed (its decode may be what failed, leaving the worker without them).
+    cached: frozenset[tuple[str, str]] = frozenset()
     stop_requested_at: float | None = None
     terminated_at: float | None = None
 
@@ -139,18 +140,18 @@ class LocalExecutor(Executor):
         return [w.process.pid for w in self._slots if w is not None and w.process.pid is not None]
 
     def submit(self, job: JobPayload) -> None:
-        needed = set(job.datasets.values())
+        dtype = run_dtype(job.spec)
+        needed = frozenset((sha, dtype) for sha in job.datasets.values())
         free = [w for w in self._slots if w is not None and w.job_id is None]
         # A worker that holds the data skips sending and decoding it again: for a 60,000 × 784
         # dataset that was 0.3–0.5 s of a 2.5 s job whenever the job landed on the other worker.
         worker = max(free, key=lambda w: len(needed & w.cached))
-        missing = sorted(needed - worker.cached)
-        blobs = {sha: self._load_dataset(sha) for sha in missing}
+        blobs = {sha: self._load_dataset(sha) for sha, _ in sorted(needed - worker.cached)}
         if job.resume_from is not None:
             blobs["checkpoint"] = job.resume_from
         worker.cancel.clear()
         worker.job_id, worker.stop_requested_at = job.job_id, None
-        worker.cached = frozenset(job.datasets.values())
+        worker.cached = needed
         try:
             send(worker.conn, Message("run", job.header(), blobs))
         except (BrokenPipeError, ConnectionResetError):  # its sentinel reports the job as Lost

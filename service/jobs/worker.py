@@ -1,8 +1,9 @@
 """The loop of a local worker process: receive a job, run it, send its reports back.
 
-Workers never touch the database. They keep the datasets of their last job (by sha256), so a job on
-the same data does not resend them. Cancellation is a shared Event checked between mini-batches; a
-worker whose parent died stops at the next mini-batch and exits.
+Workers never touch the database. They keep the datasets of their last job (by sha256, cast to the
+job's dtype), so a job on the same data in the same dtype does not resend or convert them.
+Cancellation is a shared Event checked between mini-batches; a worker whose parent died stops at
+the next mini-batch and exits.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from service.jobs.protocol import Message, arrays_from_npz, recv, send
-from service.jobs.task import job_arrays
+from service.jobs.task import in_run_dtype, job_arrays, run_dtype
 
 __all__ = ["serve"]
 
@@ -36,25 +37,26 @@ class _SupervisorGone(BaseException):
 
 
 class DatasetCache:
-    """The decoded arrays of the datasets the last job used, keyed by sha256."""
+    """The arrays of the datasets the last job used, keyed by (sha256, dtype) and in that dtype."""
 
     def __init__(self) -> None:
-        self._arrays: dict[str, dict[str, np.ndarray]] = {}
+        self._arrays: dict[tuple[str, str], dict[str, np.ndarray]] = {}
 
     def arrays_for(
-        self, datasets: dict[str, str], blobs: dict[str, bytes]
+        self, datasets: dict[str, str], blobs: dict[str, bytes], dtype: str
     ) -> dict[str, np.ndarray]:
-        """X, y (and X_val, y_val) for this job; blobs hold npz bytes of the datasets not cached.
+        """X, y (and X_val, y_val) for this job; blobs hold npz bytes of the datasets not cached
+        in `dtype` (the supervisor's record of what this worker holds uses the same keys).
 
         The datasets this job does not use are dropped before the new ones are decoded, so memory
         peaks at the new job's data, not the old job's plus the new job's. When decoding fails,
         the cache holds less than the job's datasets (the supervisor then resends them all).
         """
-        shas = set(datasets.values())
-        self._arrays = {sha: arrays for sha, arrays in self._arrays.items() if sha in shas}
-        for sha in sorted(shas - self._arrays.keys()):
-            self._arrays[sha] = arrays_from_npz(blobs[sha], ("X", "y"))
-        return job_arrays(datasets, self._arrays)
+        keys = {(sha, dtype) for sha in datasets.values()}
+        self._arrays = {key: arrays for key, arrays in self._arrays.items() if key in keys}
+        for key in sorted(keys - self._arrays.keys()):
+            self._arrays[key] = in_run_dtype(arrays_from_npz(blobs[key[0]], ("X", "y")), dtype)
+        return job_arrays(datasets, {sha: self._arrays[sha, dtype] for sha, _ in keys})
 
 
 def _send(conn: Connection, message: Message) -> None:
@@ -82,7 +84,7 @@ def _run(conn: Connection, message: Message, cache: DatasetCache, cancel: Event,
     job_id = header["job_id"]
     try:
         payload = {**header, "resume_from": message.blobs.get("checkpoint")}
-        arrays = cache.arrays_for(header["datasets"], message.blobs)
+        arrays = cache.arrays_for(header["datasets"], message.blobs, run_dtype(header["spec"]))
         message.blobs.clear()  # the dataset bytes are decoded now; don't hold them during training
         result = run(
             payload,

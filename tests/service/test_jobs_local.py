@@ -41,8 +41,10 @@ class _CountingLoader:
         return _dataset_bytes()
 
 
-def _payload(job_id: str, sha: str = "sha-a", behaviour: str = "normal") -> JobPayload:
-    return JobPayload(job_id=job_id, attempt=1, spec=training_fields(job_spec("d", epochs=2)),
+def _payload(job_id: str, sha: str = "sha-a", behaviour: str = "normal",
+             dtype: str = "float32") -> JobPayload:
+    spec = training_fields(job_spec("d", epochs=2, dtype=dtype))
+    return JobPayload(job_id=job_id, attempt=1, spec=spec,
                       task="classification", n_classes=2, validation_split=None,
                       datasets={"train": sha}, metadata={"target_name": behaviour})
 
@@ -149,16 +151,44 @@ def test_after_a_failed_decode_the_next_job_on_that_dataset_is_sent_it_again(exe
 def test_the_dataset_cache_drops_datasets_the_job_does_not_use_before_decoding_new_ones():
     cache = DatasetCache()
     data = _dataset_bytes()
-    cache.arrays_for({"train": "a", "validation": "v"}, {"a": data, "v": data})
-    arrays = cache.arrays_for({"train": "v"}, {})  # v is held: nothing to send
-    assert set(arrays) == {"X", "y"} and set(cache._arrays) == {"v"}
+    cache.arrays_for({"train": "a", "validation": "v"}, {"a": data, "v": data}, "float32")
+    arrays = cache.arrays_for({"train": "v"}, {}, "float32")  # v is held: nothing to send
+    assert set(arrays) == {"X", "y"} and set(cache._arrays) == {("v", "float32")}
 
     with pytest.raises(ValueError):
-        cache.arrays_for({"train": "b"}, {"b": b"not an npz"})
+        cache.arrays_for({"train": "b"}, {"b": b"not an npz"}, "float32")
     assert cache._arrays == {}  # v went before b was decoded, and b failed
 
-    arrays = cache.arrays_for({"train": "b", "validation": "c"}, {"b": data, "c": data})
-    assert set(arrays) == {"X", "y", "X_val", "y_val"} and set(cache._arrays) == {"b", "c"}
+    arrays = cache.arrays_for({"train": "b", "validation": "c"}, {"b": data, "c": data},
+                              "float32")
+    assert set(arrays) == {"X", "y", "X_val", "y_val"}
+    assert set(cache._arrays) == {("b", "float32"), ("c", "float32")}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_dataset_cache_holds_inputs_in_the_runs_dtype_so_training_copies_nothing(dtype):
+    from engine.spec import TrainingSpec
+    from engine.training_data import prepare_data
+
+    cache = DatasetCache()
+    arrays = cache.arrays_for({"train": "a"}, {"a": _dataset_bytes()}, dtype)
+    assert arrays["X"].dtype == np.dtype(dtype) and arrays["y"].dtype == np.int64
+    assert cache.arrays_for({"train": "a"}, {}, dtype)["X"] is arrays["X"]  # kept, not re-cast
+
+    spec = TrainingSpec.model_validate(training_fields(job_spec("d", dtype=dtype)))
+    data = prepare_data(spec, arrays["X"], arrays["y"], task="classification", n_classes=2,
+                        validation=None, split_rng=np.random.default_rng(0))
+    assert data.X is arrays["X"]
+
+
+def test_a_job_in_another_dtype_is_sent_the_dataset_again(executor_factory):
+    loader = _CountingLoader()
+    executor = executor_factory(loader=loader)
+    for job_id, dtype in (("j1", "float32"), ("j2", "float64"), ("j3", "float64")):
+        executor.submit(_payload(job_id, sha="a", dtype=dtype))
+        assert isinstance(_outcome(_poll_until_concluded(executor, job_id), job_id), Finished)
+    # float64 cannot be recovered from the float32 copy the worker kept
+    assert loader.calls == ["a", "a"]
 
 
 def test_interrupt_wakes_a_blocked_poll_from_another_thread(executor_factory):
