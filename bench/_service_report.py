@@ -146,10 +146,11 @@ def _predict_table(*bodies: dict[str, Any]) -> str:
 
 _NOTES = """## How to read this
 
-- Training: both sides run the same job on the same data (the service stores features as float64
-  and its worker hands them to train(); the engine-alone child does the same), alternating, after
-  warm-up jobs that load the dataset into every worker. Ratios are paired per round. The service
-  is timed on its own clock (job timestamps), so the client polls only every 0.5 s.
+- Training: both sides run the same job on the same data, alternating, after warm-up jobs that
+  load the dataset into every worker. The service stores features as float64; a worker keeps each
+  dataset cast to the job's dtype (float32) from its first job on it, and the engine-alone child
+  gets the same float32 array, as an engine user would hold it. Ratios are paired per round. The
+  service is timed on its own clock (job timestamps), so the client polls only every 0.5 s.
 - Latencies are client-side round trips on loopback with a pre-encoded body (no client JSON work
   inside the timing). Server time is the service's own `Server-Timing: app;dur=…` header: from
   the request entering the app (before the body is read) to the response's first byte.
