@@ -1,9 +1,10 @@
 """Where one training step's time goes: `.venv/bin/python bench/step_profile.py [--batch 128]`.
 
-Replays `Network.loss_and_gradients` + the SGD update for one epoch of the MNIST-shaped benchmark
-(784-256-128-10 ReLU, float32) with a clock around every call, grouped by kind, next to the GEMM
-floor of the same epoch. Set OPENBLAS_NUM_THREADS to compare 1 and 2 BLAS threads; the sum of the
-GEMM rows against the floor shows whether the products slow down between element-wise passes.
+Replays `Network.descend` (plain SGD fused into backpropagation) for one epoch of the MNIST-shaped
+benchmark (784-256-128-10 ReLU, float32) with a clock around every call, grouped by kind, next to
+the GEMM floor of the same epoch. Set OPENBLAS_NUM_THREADS to compare 1 and 2 BLAS threads; the
+sum of the GEMM rows against the floor shows whether the products slow down between element-wise
+passes (the weight-gradient GEMM also applies the SGD update: β = 1 in BLAS).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import _data, _floor  # noqa: E402
 from engine.batching import BatchGatherer  # noqa: E402
+from engine.blas import subtract_product  # noqa: E402
 from engine.network import Network  # noqa: E402
 from engine.optimizers import SGD  # noqa: E402
 from engine.spec import NetworkSpec  # noqa: E402
@@ -60,18 +62,21 @@ def timed_epoch(network: Network, gatherer: BatchGatherer, order: np.ndarray, ba
         network._loss.value_and_delta(top.z, top.a, y, top.delta)
         top.delta *= top.dtype.type(LEARNING_RATE)
         t = tick("softmax cross-entropy", t)
+        keep = 1.0  # no L2 here
         for layer, below in [*network._backward_pairs, (layers[0], None)]:
-            np.matmul(layer.delta.T, X if below is None else below.a, out=layer.grads["W"])
-            t = tick("GEMM weight gradient", t)
-            np.matmul(layer._ones, layer.delta, out=layer.grads["b"])
-            t = tick("bias gradient (GEMV)", t)
             if below is not None:
                 np.matmul(layer.delta, layer.W, out=below.delta)
                 t = tick("GEMM input gradient", t)
+            subtract_product(layer.W.T, X if below is None else below.a, layer.delta, keep=keep,
+                             scratch=layer.grads["W"].T)
+            t = tick("GEMM weight gradient + SGD update", t)
+            np.matmul(layer._ones, layer.delta, out=layer.grads["b"])
+            layer.b -= layer.grads["b"]
+            t = tick("bias gradient (GEMV) + update", t)
+            if below is not None:
                 below.backprop_activation()
                 t = tick("activation backward", t)
-        optimizer.step_scaled(network.params, network.grads)
-        tick("SGD update", t)
+        optimizer.t += 1
 
 
 def main() -> int:

@@ -1,9 +1,9 @@
 """One pass over the training rows in shuffled mini-batches, and chunked evaluation.
 
 The hot loop per mini-batch: gather rows into the reused buffer (standardised in place), forward
-and backward (`Network.loss_and_gradients`), one optimizer step (plain SGD folds α into the
-backward pass and only subtracts). Diagnostics read the caches of the first mini-batch of the
-epoch, so they cost one small copy of the weights and no extra pass.
+and backward (`Network.loss_and_gradients`), one optimizer step (plain SGD runs its step inside
+backpropagation instead, `Network.descend`). Diagnostics read the caches of the first mini-batch
+of the epoch, so they cost one small copy of the weights and no extra pass.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class EpochRunner:
         self.train_rows, self.batch_size, self.l2 = train_rows, batch_size, l2
         self.classification, self.should_stop = classification, should_stop
         self.order = np.empty_like(train_rows)  # reshuffled in place every epoch
-        self.folds_learning_rate = optimizer.takes_scaled_gradients
+        self.fuses_step = optimizer.fuses_into_backprop
         self.snapshot = WeightSnapshot(network.params)
 
     def run(self, rng: np.random.Generator, learning_rate: float, diagnose: bool) -> EpochOutcome:
@@ -72,16 +72,15 @@ class EpochRunner:
             first = diagnose and start == 0
             if first:
                 self.snapshot.take(params)
-            scaled = self.folds_learning_rate and not first  # diagnostics read true gradients
-            scale = learning_rate if scaled else 1.0
-            loss = network.loss_and_gradients(X_batch, y_batch, l2=self.l2, scale=scale)
-            if not math.isfinite(loss):
+            if self.fuses_step and not first:  # diagnostics read the true gradients
+                loss = self.optimizer.descend(network, X_batch, y_batch, learning_rate, self.l2)
+            else:
+                loss = network.loss_and_gradients(X_batch, y_batch, l2=self.l2)
+                if math.isfinite(loss):
+                    self.optimizer.step(params, grads, learning_rate)
+            if not math.isfinite(loss):  # (a fused step has applied it: train() restores weights)
                 outcome.non_finite_loss = loss
                 return outcome
-            if scaled:
-                self.optimizer.step_scaled(params, grads)
-            else:
-                self.optimizer.step(params, grads, learning_rate)
             if first:
                 outcome.layers = layer_diagnostics(network, self.snapshot)
             total_loss += loss * X_batch.shape[0]

@@ -10,6 +10,8 @@ Each layer computes into buffers preallocated for one batch size (`allocate(n)` 
 
 Per batch, with δ = ∂L/∂z⁽ˡ⁾ (rows already carry the 1/n of the mean loss):
     ∂L/∂W = δᵀ a_prev    ∂L/∂b = Σ_rows δ    ∂L/∂a_prev = δ W
+`backward` fills the gradients; `descend` (plain SGD, δ already scaled by α) applies them instead,
+the W update inside the GEMM (engine/blas.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 from engine.activation_base import Activation
 from engine.activations import Identity
+from engine.blas import subtract_product
 
 __all__ = ["Dense", "Layer", "Maxout", "squared_norm"]
 
@@ -78,6 +81,19 @@ class Dense:
         if upstream_out is not None:
             np.matmul(delta, self.W, out=upstream_out)
 
+    def descend(self, a_prev: Array, upstream_out: Array | None, keep: float) -> None:
+        """Plain SGD fused into `backward`, with delta = α·∂L/∂z: ∂L/∂a_prev into upstream_out
+        (from W before the step), then W ← keep·W − a_prevᵀδ inside the GEMM (keep = 1 − αλ),
+        b ← b − Σ_rows δ, and γ or β less its gradient (already α-scaled by backprop)."""
+        delta = self.delta
+        if upstream_out is not None:
+            np.matmul(delta, self.W, out=upstream_out)
+        subtract_product(self.W.T, a_prev, delta, keep=keep, scratch=self.grads["W"].T)
+        np.matmul(self._ones, delta, out=self.grads["b"])
+        self.b -= self.grads["b"]
+        if self._dparam is not None:
+            self.params[self.activation.param_name or ""] -= self._dparam
+
 
 class Maxout:
     """a_i = max_k z_ik, z_ik = w_ik · a_prev + b_ik; W is (units, pieces, fan_in), b (units, K).
@@ -131,14 +147,28 @@ class Maxout:
         """The output is the winning piece itself: ∂a/∂z_winner = 1, nothing to multiply."""
 
     def backward(self, a_prev: Array, upstream_out: Array | None) -> None:
-        piece_delta = self._piece_delta
-        piece_delta.fill(0)
-        by_unit = piece_delta.reshape(piece_delta.shape[0], self.units, self.pieces)
-        np.put_along_axis(by_unit, self._winner[..., None], self.delta[..., None], axis=2)
+        piece_delta = self._route_delta()
         np.matmul(piece_delta.T, a_prev, out=self._dW_flat)
         np.sum(piece_delta, axis=0, out=self._db_flat)
         if upstream_out is not None:
             np.matmul(piece_delta, self._W_flat, out=upstream_out)
+
+    def descend(self, a_prev: Array, upstream_out: Array | None, keep: float) -> None:
+        """Plain SGD fused into `backward` (see Dense.descend): W ← keep·W − δ_piecesᵀ a_prev."""
+        piece_delta = self._route_delta()
+        if upstream_out is not None:
+            np.matmul(piece_delta, self._W_flat, out=upstream_out)
+        subtract_product(self._W_flat, piece_delta, a_prev, keep=keep, scratch=self._dW_flat)
+        np.sum(piece_delta, axis=0, out=self._db_flat)
+        self._b_flat -= self._db_flat
+
+    def _route_delta(self) -> Array:
+        """∂L/∂z of every piece: the unit's δ at its winning piece, 0 at the others."""
+        piece_delta = self._piece_delta
+        piece_delta.fill(0)
+        by_unit = piece_delta.reshape(piece_delta.shape[0], self.units, self.pieces)
+        np.put_along_axis(by_unit, self._winner[..., None], self.delta[..., None], axis=2)
+        return piece_delta
 
 
 Layer = Dense | Maxout

@@ -78,19 +78,11 @@ class Network:
 
     # --- per-batch computation ---------------------------------------------------------------
 
-    def loss_and_gradients(
-        self, X: Array, y: Array, *, l2: float = 0.0, scale: float = 1.0
-    ) -> float:
-        """Fill `grads` with scale·∂R/∂θ of R = mean loss + ½λΣ‖W‖²; return the mean loss alone.
-
-        Every gradient is linear in the output delta, so `scale` costs one pass over the (n, K)
-        delta; plain SGD passes its learning rate here and then only subtracts (θ ← θ − g).
-        """
+    def loss_and_gradients(self, X: Array, y: Array, *, l2: float = 0.0) -> float:
+        """Fill `grads` with ∂R/∂θ of R = mean loss + ½λΣ‖W‖²; return the mean loss alone."""
         X = self._check_input(X)
         self._bind(X.shape[0])
         value = self._forward_with_loss(X, y)
-        if scale != 1.0:
-            self._top.delta *= self.dtype.type(scale)
         if not self._loss.fused:
             self._top.backprop_activation()
         for layer, below in self._backward_pairs:
@@ -98,7 +90,28 @@ class Network:
             below.backprop_activation()
         self.layers[0].backward(X, None)
         if l2:
-            self._add_weight_decay(l2 * scale)
+            self._add_weight_decay(l2)
+        return value
+
+    def descend(self, X: Array, y: Array, *, learning_rate: float, l2: float = 0.0) -> float:
+        """One plain-SGD step θ ← θ − α·∂R/∂θ on this batch, fused into backpropagation; returns
+        the mean loss (without the penalty), as `loss_and_gradients` would.
+
+        Every gradient is linear in the output delta, so α is folded into it once; each layer
+        then passes its δ down and updates itself at once (W ← (1 − αλ)·W − a_prevᵀ·αδ in one
+        GEMM), so no ∂L/∂W array is written and no second pass reads one. `grads` are not filled.
+        """
+        X = self._check_input(X)
+        self._bind(X.shape[0])
+        value = self._forward_with_loss(X, y)
+        self._top.delta *= self.dtype.type(learning_rate)
+        if not self._loss.fused:
+            self._top.backprop_activation()
+        keep = 1.0 - float(learning_rate) * float(l2)
+        for layer, below in self._backward_pairs:
+            layer.descend(below.a, below.delta, keep)
+            below.backprop_activation()
+        self.layers[0].descend(X, None, keep)
         return value
 
     def forward(self, X: Array) -> Array:

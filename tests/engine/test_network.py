@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 import engine.network as network_module
+from engine import blas
 from engine.errors import DataError, SpecError
 from engine.layers import squared_norm
 from engine.network import Network
+from engine.optimizers import SGD
 from engine.spec import NetworkSpec, layer_shapes, parameter_count
 
 MIXED = {"layers": [
@@ -100,21 +102,28 @@ def test_the_norm_of_a_transposed_weight_matrix_copies_nothing() -> None:
     assert float(total) == 784 * 256
 
 
+@pytest.mark.parametrize("fused_gemm", [True, False], ids=["blas-beta", "numpy"])
 @pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
-def test_scaled_gradients_are_the_gradients_times_the_scale(loss: str) -> None:
+def test_descend_is_one_sgd_step_of_loss_and_gradients(
+    loss: str, fused_gemm: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not fused_gemm:
+        monkeypatch.setattr(blas, "_GEMMS", {})  # the NumPy path: matmul, then subtract
     layers = MIXED if loss == "cross_entropy" else {"layers": [
         *MIXED["layers"][:-1], {"units": 2, "activation": {"name": "prelu"}}]}
-    network = build(layers, loss=loss)
+    stepped, fused = build(layers, loss=loss), build(layers, loss=loss)
     X, y = batch()
     if loss == "mse":
         y = np.random.default_rng(2).normal(size=(5, 2))
-    plain_loss = network.loss_and_gradients(X, y, l2=0.3)
-    plain = [{k: v.copy() for k, v in g.items()} for g in network.grads]
-    assert network.loss_and_gradients(X, y, l2=0.3, scale=0.07) == plain_loss
-    for grads, before in zip(network.grads, plain, strict=True):
-        assert set(grads) == set(before)
-        for name, gradient in grads.items():  # W, b, PReLU γ, swish β, maxout pieces, λW
-            np.testing.assert_allclose(gradient, 0.07 * before[name], rtol=1e-12, atol=1e-300)
+    before = stepped.get_weights()
+    for _ in range(2):  # the second step starts from weights the first one changed
+        plain_loss = stepped.loss_and_gradients(X, y, l2=0.3)
+        SGD(stepped.params).step(stepped.params, stepped.grads, learning_rate=0.07)
+        assert fused.descend(X, y, learning_rate=0.07, l2=0.3) == plain_loss
+    after = fused.get_weights()
+    for name, weights in stepped.get_weights().items():  # W, b, PReLU γ, swish β, maxout pieces
+        assert not np.array_equal(weights, before[name]), name
+        np.testing.assert_allclose(after[name], weights, rtol=1e-12, atol=1e-15, err_msg=name)
 
 
 def test_l2_adds_lambda_w_to_weight_gradients_only_and_is_not_in_the_returned_loss() -> None:
@@ -157,6 +166,7 @@ ALLOCATION_PROBE = """
 import tracemalloc
 import numpy as np
 from engine.network import Network
+from engine.optimizers import SGD
 from engine.spec import NetworkSpec
 spec = NetworkSpec.model_validate({"layers": [{"units": 256, "activation": "relu"},
                                               {"units": 128, "activation": "tanh"},

@@ -121,24 +121,31 @@ ALL_SPECS = [
 ]
 
 
-def test_sgd_step_scaled_subtracts_gradients_that_carry_the_learning_rate() -> None:
-    params, scaled = _params(), _params()
-    weights = scaled[0]["W"]
-    SGD(params).step(params, _grads((0.1, -0.2), 0.3), learning_rate=0.5)
-    opt = SGD(scaled)
-    opt.step_scaled(scaled, _grads((0.5 * 0.1, 0.5 * -0.2), 0.5 * 0.3))
-    assert scaled[0]["W"] is weights and opt.t == 1
-    for mine, reference in zip(scaled[0].values(), params[0].values(), strict=True):
-        np.testing.assert_allclose(mine, reference, rtol=0, atol=1e-15)
+class _Network:
+    """Records the fused step SGD hands it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, float]] = []
+
+    def descend(self, X: np.ndarray, y: np.ndarray, *, learning_rate: float, l2: float) -> float:
+        self.calls.append((learning_rate, l2))
+        return 1.25
+
+
+def test_sgd_runs_its_step_inside_backpropagation_and_counts_it() -> None:
+    opt, network = SGD(_params()), _Network()
+    assert opt.fuses_into_backprop
+    X, y = np.zeros((2, 2)), np.zeros(2, dtype=np.int64)
+    assert opt.descend(network, X, y, 0.5, 0.01) == 1.25
+    assert network.calls == [(0.5, 0.01)] and opt.t == 1  # t goes into checkpoints
 
 
 @pytest.mark.parametrize("spec", ALL_SPECS[1:], ids=lambda s: f"{s.name}")
-def test_only_plain_sgd_takes_scaled_gradients(spec: SGDSpec) -> None:
+def test_only_plain_sgd_fuses_its_step_into_backpropagation(spec: SGDSpec) -> None:
     opt = make_optimizer(spec, _params())
-    assert not opt.takes_scaled_gradients  # α inside a velocity or an Adam moment is not θ − g
+    assert not opt.fuses_into_backprop  # α inside a velocity or an Adam moment is not θ − g
     with pytest.raises(NotImplementedError, match="learning rate"):
-        opt.step_scaled(_params(), _grads((0.1, 0.1), 0.1))
-    assert make_optimizer(ALL_SPECS[0], _params()).takes_scaled_gradients
+        opt.descend(_Network(), np.zeros((2, 2)), np.zeros(2), 0.1, 0.0)
 
 
 def test_make_optimizer_maps_each_spec_to_its_rule() -> None:

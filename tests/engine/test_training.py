@@ -123,7 +123,7 @@ def test_batch_size_one_is_per_sample_sgd() -> None:
     assert int(Checkpoint.from_bytes(reports[0].checkpoint).optimizer["t"]) == 10  # 10 steps
 
 
-def test_sgd_folding_the_learning_rate_into_the_gradients_trains_the_same_network(
+def test_sgd_fused_into_backpropagation_trains_the_same_network(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     X, y = _blobs()
@@ -131,7 +131,7 @@ def test_sgd_folding_the_learning_rate_into_the_gradients_trains_the_same_networ
                  optimizer={"name": "sgd", "learning_rate": 0.3,
                             "schedule": {"name": "exponential", "gamma": 0.8}})
     folded = _weights(train(spec, X, y, task="classification"))
-    monkeypatch.setattr(SGD, "takes_scaled_gradients", False)  # θ ← θ − α·g, two passes
+    monkeypatch.setattr(SGD, "fuses_into_backprop", False)  # gradients, then θ ← θ − α·g
     plain = _weights(train(spec, X, y, task="classification"))
     for name, array in folded.items():
         np.testing.assert_allclose(array, plain[name], rtol=1e-11, atol=1e-13, err_msg=name)

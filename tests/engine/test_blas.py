@@ -1,0 +1,78 @@
+"""subtract_product: c ← keep·c − aᵀb in place, through NumPy's own OpenBLAS or NumPy itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from engine import blas
+from engine.blas import fused_gemm_available, subtract_product
+
+TOLERANCE = {"float32": 2e-6, "float64": 1e-14}
+
+
+def _operands(dtype: str, k: int = 7, m: int = 5, n: int = 6, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    a, b, c = (rng.normal(size=shape).astype(dtype) for shape in ((k, m), (k, n), (m, n)))
+    return a, b, c
+
+
+def _expected(c: np.ndarray, a: np.ndarray, b: np.ndarray, keep: float) -> np.ndarray:
+    wide = np.float64
+    return keep * c.astype(wide) - a.astype(wide).T @ b.astype(wide)
+
+
+def test_the_blas_numpy_loaded_is_the_one_used_here() -> None:
+    if not blas._numpy_openblas_paths():
+        pytest.skip("this NumPy ships no scipy_openblas64 (another BLAS): the NumPy path is used")
+    assert fused_gemm_available()
+    loaded = {info["filepath"] for info in threadpool_info() if info["user_api"] == "blas"}
+    assert str(blas.LIBRARY) in loaded  # the same library (and thread pool), never a second copy
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["blas-beta", "numpy"])
+@pytest.mark.parametrize("keep", [1.0, 0.97])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_subtract_product_in_place(dtype: str, keep: float, fused: bool,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    if not fused:
+        monkeypatch.setattr(blas, "_GEMMS", {})
+    a, b, c = _operands(dtype)
+    expected = _expected(c, a, b, keep)
+    target, scratch = c, np.zeros_like(c)
+    subtract_product(c, a, b, keep=keep, scratch=scratch)
+    assert c is target and c.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(c, expected, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+    if fused and fused_gemm_available():
+        assert not scratch.any()  # one GEMM wrote c; scratch is for the NumPy path only
+    else:
+        assert scratch.any()
+
+
+def test_row_slices_and_wide_buffers_are_read_with_their_row_stride() -> None:
+    a_wide, b_wide, c = _operands("float32", m=9, n=8)
+    a, b = a_wide[2:, :5], b_wide[2:, :6]  # rows of a wider buffer: lda > m
+    c = c[:5, :6].copy()
+    expected = _expected(c, a, b, 1.0)
+    subtract_product(c, a, b, scratch=np.empty_like(c))
+    np.testing.assert_allclose(c, expected, rtol=2e-6, atol=2e-6)
+
+
+@pytest.mark.parametrize("case", ["reversed rows", "column step", "mixed dtypes",
+                                  "c not contiguous", "no rows"])
+def test_operands_blas_cannot_take_fall_back_to_numpy(case: str) -> None:
+    a, b, c = _operands("float64")
+    if case == "reversed rows":
+        a, b = a[::-1], b[::-1]
+    elif case == "column step":
+        a = np.ascontiguousarray(np.repeat(a, 2, axis=1))[:, ::2]
+    elif case == "mixed dtypes":
+        b = b.astype(np.float32)
+    elif case == "c not contiguous":
+        c = np.asfortranarray(c)
+    else:
+        a, b = a[:0], b[:0]
+    expected = _expected(c, a, b, 0.5)
+    subtract_product(c, a, b, keep=0.5, scratch=np.empty(c.shape, dtype=c.dtype))
+    np.testing.assert_allclose(c, expected, rtol=1e-6, atol=1e-6)
