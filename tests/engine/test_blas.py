@@ -31,6 +31,12 @@ def test_the_blas_numpy_loaded_is_the_one_used_here() -> None:
     assert str(blas.LIBRARY) in loaded  # the same library (and thread pool), never a second copy
 
 
+@pytest.fixture
+def any_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let products of any size take the BLAS path (normally only c of ≥ 32,768 elements)."""
+    monkeypatch.setattr(blas, "FUSED_MIN_ELEMENTS", 0)
+
+
 @pytest.mark.parametrize("fused", [True, False], ids=["blas-beta", "numpy"])
 @pytest.mark.parametrize("keep", [1.0, 0.97])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -38,7 +44,7 @@ def test_subtract_product_in_place(dtype: str, keep: float, fused: bool,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     if not fused:
         monkeypatch.setattr(blas, "_GEMMS", {})
-    a, b, c = _operands(dtype)
+    a, b, c = _operands(dtype, m=64, n=blas.FUSED_MIN_ELEMENTS // 64)
     expected = _expected(c, a, b, keep)
     target, scratch = c, np.zeros_like(c)
     subtract_product(c, a, b, keep=keep, scratch=scratch)
@@ -50,15 +56,26 @@ def test_subtract_product_in_place(dtype: str, keep: float, fused: bool,
         assert scratch.any()
 
 
+def test_small_products_take_the_numpy_path() -> None:
+    a, b, c = _operands("float32")
+    expected, scratch = _expected(c, a, b, 1.0), np.zeros_like(c)
+    subtract_product(c, a, b, scratch=scratch)
+    assert scratch.any()  # the ctypes call would cost more than the pass it saves
+    np.testing.assert_allclose(c, expected, rtol=2e-6, atol=2e-6)
+
+
+@pytest.mark.usefixtures("any_size")
 def test_row_slices_and_wide_buffers_are_read_with_their_row_stride() -> None:
     a_wide, b_wide, c = _operands("float32", m=9, n=8)
     a, b = a_wide[2:, :5], b_wide[2:, :6]  # rows of a wider buffer: lda > m
     c = c[:5, :6].copy()
-    expected = _expected(c, a, b, 1.0)
-    subtract_product(c, a, b, scratch=np.empty_like(c))
+    expected, scratch = _expected(c, a, b, 1.0), np.zeros_like(c)
+    subtract_product(c, a, b, scratch=scratch)
     np.testing.assert_allclose(c, expected, rtol=2e-6, atol=2e-6)
+    assert not scratch.any() or not fused_gemm_available()
 
 
+@pytest.mark.usefixtures("any_size")
 @pytest.mark.parametrize("case", ["reversed rows", "column step", "mixed dtypes",
                                   "c not contiguous", "no rows"])
 def test_operands_blas_cannot_take_fall_back_to_numpy(case: str) -> None:
@@ -73,6 +90,7 @@ def test_operands_blas_cannot_take_fall_back_to_numpy(case: str) -> None:
         c = np.asfortranarray(c)
     else:
         a, b = a[:0], b[:0]
-    expected = _expected(c, a, b, 0.5)
-    subtract_product(c, a, b, keep=0.5, scratch=np.empty(c.shape, dtype=c.dtype))
+    expected, scratch = _expected(c, a, b, 0.5), np.zeros(c.shape, dtype=c.dtype)
+    subtract_product(c, a, b, keep=0.5, scratch=scratch)
     np.testing.assert_allclose(c, expected, rtol=1e-6, atol=1e-6)
+    assert scratch.any() or case == "no rows"  # NumPy did it (an empty product is all zeros)
