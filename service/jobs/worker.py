@@ -46,7 +46,9 @@ class DatasetCache:
         self, datasets: dict[str, str], blobs: dict[str, bytes], dtype: str
     ) -> dict[str, np.ndarray]:
         """X, y (and X_val, y_val) for this job; blobs hold npz bytes of the datasets not cached
-        in `dtype` (the supervisor's record of what this worker holds uses the same keys).
+        in `dtype` (the supervisor's record of what this worker holds uses the same keys), and
+        each is popped from `blobs` as it is decoded: bytes, decoded and cast arrays of one
+        dataset never all exist at once.
 
         The datasets this job does not use are dropped before the new ones are decoded, so memory
         peaks at the new job's data, not the old job's plus the new job's. When decoding fails,
@@ -55,7 +57,9 @@ class DatasetCache:
         keys = {(sha, dtype) for sha in datasets.values()}
         self._arrays = {key: arrays for key, arrays in self._arrays.items() if key in keys}
         for key in sorted(keys - self._arrays.keys()):
-            self._arrays[key] = in_run_dtype(arrays_from_npz(blobs[key[0]], ("X", "y")), dtype)
+            decoded = arrays_from_npz(blobs.pop(key[0]), ("X", "y"))  # the bytes go before the cast
+            self._arrays[key] = in_run_dtype(decoded, dtype)
+            del decoded
         return job_arrays(datasets, {sha: self._arrays[sha, dtype] for sha, _ in keys})
 
 

@@ -94,3 +94,23 @@ def test_operands_blas_cannot_take_fall_back_to_numpy(case: str) -> None:
     subtract_product(c, a, b, keep=0.5, scratch=scratch)
     np.testing.assert_allclose(c, expected, rtol=1e-6, atol=1e-6)
     assert scratch.any() or case == "no rows"  # NumPy did it (an empty product is all zeros)
+
+
+@pytest.mark.usefixtures("any_size")
+def test_an_operand_that_overlaps_c_is_read_before_c_changes() -> None:
+    rng = np.random.default_rng(3)
+    c = rng.normal(size=(6, 6))
+    a, b = c[:4], rng.normal(size=(4, 6))  # a is the first rows of c itself
+    expected = _expected(c, a.copy(), b, 1.0)
+    subtract_product(c, a, b, scratch=np.empty_like(c))  # BLAS would read rows it already wrote
+    np.testing.assert_allclose(c, expected, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.usefixtures("any_size")
+def test_a_read_only_c_is_refused_not_written() -> None:
+    a, b, c = _operands("float64")
+    c.flags.writeable = False
+    before = c.copy()
+    with pytest.raises(ValueError, match="read-only"):
+        subtract_product(c, a, b, scratch=np.empty(c.shape))
+    np.testing.assert_array_equal(c, before)

@@ -147,7 +147,7 @@ def fake_run_job(payload: dict[str, Any], arrays: dict[str, np.ndarray], report:
         report({"epoch": epoch, "metrics": _metrics(epoch), "layers": [{"layer": 1}],
                 "findings": [], "checkpoint": json.dumps({"epoch": epoch}).encode()})
     model = {"resumed_from": resumed, "rows": int(arrays["X"].shape[0]),
-             "attempt": payload["attempt"]}
+             "attempt": payload["attempt"], "X_dtype": str(arrays["X"].dtype)}
     last = payload["spec"]["epochs"]
     return _outcome("succeeded", stop_reason="max_epochs", best_epoch=last,
                     metrics=_metrics(last), model=json.dumps(model).encode())

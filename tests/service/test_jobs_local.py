@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import resource
 import threading
 import time
@@ -186,7 +187,9 @@ def test_a_job_in_another_dtype_is_sent_the_dataset_again(executor_factory):
     executor = executor_factory(loader=loader)
     for job_id, dtype in (("j1", "float32"), ("j2", "float64"), ("j3", "float64")):
         executor.submit(_payload(job_id, sha="a", dtype=dtype))
-        assert isinstance(_outcome(_poll_until_concluded(executor, job_id), job_id), Finished)
+        finished = _outcome(_poll_until_concluded(executor, job_id), job_id)
+        assert isinstance(finished, Finished) and finished.model is not None
+        assert json.loads(finished.model)["X_dtype"] == dtype  # what the job really trained on
     # float64 cannot be recovered from the float32 copy the worker kept
     assert loader.calls == ["a", "a"]
 
