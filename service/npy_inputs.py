@@ -16,13 +16,13 @@ import math
 
 import numpy as np
 
+from service.array_dtypes import READABLE_DTYPES, readable_dtype
 from service.model_inputs import check_row_count
 from service.problems import Unprocessable, field_error
 
 __all__ = ["npy_matrix"]
 
 LOC = ["body", "inputs_npy"]
-_NUMERIC_KINDS = frozenset("iuf")  # signed, unsigned, float; never object, void or strings
 _HEADER_ERRORS = (ValueError, EOFError, SyntaxError, TypeError)
 
 
@@ -45,8 +45,8 @@ def _header(buffer: io.BytesIO) -> tuple[tuple[int, ...], bool, np.dtype]:
 def _check_shape(
     shape: tuple[int, ...], dtype: np.dtype, *, n_features: int, max_rows: int
 ) -> None:
-    if dtype.kind not in _NUMERIC_KINDS or dtype.hasobject:
-        raise _invalid(f"the array's dtype is {dtype}; send float32, float64 or integers")
+    if not readable_dtype(dtype):
+        raise _invalid(f"the array has dtype {dtype.str}; send {READABLE_DTYPES} arrays")
     if len(shape) != 2 or shape[0] < 1:
         raise _invalid(f"expected a 2-D array (n_samples, {n_features}), got shape {shape}")
     if shape[1] != n_features:

@@ -19,6 +19,7 @@ from typing import IO, BinaryIO
 
 import numpy as np
 
+from service.array_dtypes import READABLE_DTYPES, readable_dtype
 from service.dataset_errors import DatasetError
 from service.settings import Settings
 
@@ -35,7 +36,6 @@ _END_RECORD = struct.Struct(
 )  # signature, disks, entries here, entries, size, offset, comment
 _END_SIGNATURE = b"PK\x05\x06"
 _CENTRAL_ENTRY_BYTES = 4096  # generous for "X.npy" plus zip64 extras
-_ALLOWED_KINDS = frozenset("biuf")
 _READ_ERRORS = (
     zipfile.BadZipFile,
     zlib.error,
@@ -139,15 +139,8 @@ def _read_header(member: IO[bytes], name: str) -> tuple[tuple[int, ...], np.dtyp
 
 
 def _check_dtype(dtype: np.dtype, name: str) -> None:
-    plain = dtype.fields is None and dtype.subdtype is None and not dtype.hasobject
-    if (
-        not plain
-        or dtype.kind not in _ALLOWED_KINDS
-        or (dtype.kind == "f" and dtype.itemsize not in (4, 8))
-    ):
-        raise DatasetError(
-            f"{name} has dtype {dtype.str}; only bool, integer, float32 and float64 arrays are read"
-        )
+    if not readable_dtype(dtype):
+        raise DatasetError(f"{name} has dtype {dtype.str}; only {READABLE_DTYPES} arrays are read")
 
 
 def _load(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:

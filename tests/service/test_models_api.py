@@ -344,7 +344,7 @@ async def test_predict_accepts_rows_as_base64_npy(
     rows = classifier["X"][:9]
     path = f"/v1/models/{classifier['id']}/predict"
     as_lists = (await api.post(path, json={"inputs": rows.tolist()})).json()
-    for dtype in (np.float64, np.float32, np.int64):
+    for dtype in (np.float64, np.float32, np.int64, np.uint8, np.bool_):  # the dataset dtypes
         as_npy = (await api.post(path, json={"inputs_npy": npy_base64(rows.astype(dtype))})).json()
         if dtype is np.float64:
             assert as_npy == as_lists
@@ -358,11 +358,14 @@ async def test_predict_accepts_rows_as_base64_npy(
         (np.zeros((4,)), 422, ("2-D",)),
         (np.array([[np.nan, 0, 0, 0]]), 422, ("NaN",)),
         (np.zeros((2, 4), dtype="U3"), 422, ("dtype",)),
+        (np.zeros((2, 4), dtype=np.float16), 422, ("dtype <f2", "float32 and float64")),
+        (np.zeros((2, 4), dtype=np.complex64), 422, ("dtype <c8",)),
         (np.zeros((10_001, 4), dtype=np.float32), 413, ("10000",)),
         ("not base64!", 422, ("base64",)),
         (base64.b64encode(b"\x93NUMPY junk").decode(), 422, ("npy",)),
     ],
-    ids=["width", "1-d", "nan", "strings", "too-many-rows", "bad-base64", "bad-header"],
+    ids=["width", "1-d", "nan", "strings", "float16", "complex", "too-many-rows", "bad-base64",
+         "bad-header"],
 )
 async def test_predict_npy_input_is_checked_before_use(
     api: httpx.AsyncClient,
