@@ -97,7 +97,17 @@ class Model:
 
     def predict(self, X_raw: Any) -> Array:
         """Class indices (n,) for classification, values (n, n_targets) for regression."""
-        output = self._forward(X_raw)
+        return self._predictions(self._forward(X_raw))
+
+    def evaluate(self, X_raw: Any, y: Any) -> tuple[float, Array]:
+        """(mean loss without the L2 term, `predict`'s output) for the same rows, in one pass."""
+        X = self.prepare_inputs(X_raw)
+        targets = self.prepare_targets(y, X.shape[0])
+        with self.lock:
+            loss, output = self.network.loss_and_output(X, targets)
+        return float(loss), self._predictions(output)
+
+    def _predictions(self, output: Array) -> Array:
         if self.task == "regression":
             return output
         if output.shape[1] == 1:

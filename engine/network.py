@@ -126,12 +126,23 @@ class Network:
 
     def evaluate_loss(self, X: Array, y: Array) -> float:
         """The mean loss over the rows of X (no gradients, no penalty), computed in chunks."""
+        return self._chunked_loss(self._check_input(X), y, None)
+
+    def loss_and_output(self, X: Array, y: Array) -> tuple[float, Array]:
+        """`evaluate_loss` and `forward` of the same rows in one pass: (mean loss, a⁽ᴸ⁾)."""
         X = self._check_input(X)
+        output = np.empty((X.shape[0], self.layers[-1].units), dtype=self.dtype)
+        return self._chunked_loss(X, y, output), output
+
+    def _chunked_loss(self, X: Array, y: Array, output: Array | None) -> float:
+        """The mean loss over the rows of X chunk by chunk; each chunk's a⁽ᴸ⁾ into `output`."""
         total = 0.0
         for start in range(0, X.shape[0], EVALUATION_CHUNK_ROWS):
             chunk = X[start : start + EVALUATION_CHUNK_ROWS]
             self._bind(chunk.shape[0])
             total += chunk.shape[0] * self._forward_with_loss(chunk, y[start : start + len(chunk)])
+            if output is not None:  # the loss left the output activation in the top layer
+                output[start : start + chunk.shape[0]] = self._top.a
         return total / max(int(X.shape[0]), 1)
 
     def _forward(self, X: Array) -> Array:

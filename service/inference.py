@@ -39,22 +39,14 @@ def predict(model: EngineModel, X: np.ndarray, *, classes: list[Any] | None) -> 
     )
 
 
-def _mean_loss(model: EngineModel, X: np.ndarray, y: np.ndarray) -> float:
-    features = model.prepare_inputs(X)
-    targets = model.prepare_targets(y, X.shape[0])
-    with model.lock:
-        return float(model.network.evaluate_loss(features, targets))
-
-
 def evaluate(
     model: EngineModel, X: np.ndarray, y: np.ndarray, *, classes: list[Any] | None
 ) -> ClassificationEvaluation | RegressionEvaluation:
     """Mean loss (no L2 term) plus accuracy and the confusion matrix, or mse, mae and r²."""
-    loss = _mean_loss(model, X, y)
-    output = model.predict_proba(X) if classes is not None else model.predict(X)
+    loss, predicted = model.evaluate(X, y)  # one forward pass for both
     if classes is not None:
-        return _classification_metrics(loss, np.argmax(output, axis=1), y, classes)
-    return _regression_metrics(loss, np.asarray(output, dtype=np.float64).reshape(y.shape), y)
+        return _classification_metrics(loss, predicted, y, classes)
+    return _regression_metrics(loss, np.asarray(predicted, dtype=np.float64).reshape(y.shape), y)
 
 
 def _classification_metrics(
