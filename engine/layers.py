@@ -39,6 +39,7 @@ class Dense:
         self.b = np.zeros(units, dtype=self.dtype)
         self.params: dict[str, Array] = {"W": self.W, "b": self.b, **activation.params}
         self.grads: dict[str, Array] = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self._param = self.params.get(activation.param_name or "")  # PReLU γ, learnable swish β
         self._dparam = self.grads.get(activation.param_name or "")
         self.bind(self.allocate(0))
 
@@ -91,8 +92,8 @@ class Dense:
         subtract_product(self.W.T, a_prev, delta, keep=keep, scratch=self.grads["W"].T)
         np.matmul(self._ones, delta, out=self.grads["b"])
         self.b -= self.grads["b"]
-        if self._dparam is not None:
-            self.params[self.activation.param_name or ""] -= self._dparam
+        if self._param is not None and self._dparam is not None:
+            self._param -= self._dparam
 
 
 class Maxout:
