@@ -72,15 +72,16 @@ class EpochRunner:
             first = diagnose and start == 0
             if first:
                 self.snapshot.take(params)
-            if self.fuses_step and not first:  # diagnostics read the true gradients
+            fused = self.fuses_step and not first  # diagnostics read the true gradients
+            if fused:
                 loss = self.optimizer.descend(network, X_batch, y_batch, learning_rate, self.l2)
             else:
                 loss = network.loss_and_gradients(X_batch, y_batch, l2=self.l2)
-                if math.isfinite(loss):
-                    self.optimizer.step(params, grads, learning_rate)
             if not math.isfinite(loss):  # (a fused step has applied it: train() restores weights)
                 outcome.non_finite_loss = loss
                 return outcome
+            if not fused:
+                self.optimizer.step(params, grads, learning_rate)
             if first:
                 outcome.layers = layer_diagnostics(network, self.snapshot)
             total_loss += loss * X_batch.shape[0]

@@ -117,11 +117,6 @@ def _resolve_seed(spec: TrainingSpec, checkpoint: Checkpoint | None) -> int:
     return draw_seed()
 
 
-def _fit_standardizer(data: TrainingData, dtype: np.dtype[Any]) -> Standardizer:
-    """x′ = (x − mean)/scale from the training rows' moments (computed once with the data)."""
-    return Standardizer.from_moments(data.moments, dtype)
-
-
 class _Session:
     """The state of one training run between epochs (also what a checkpoint saves)."""
 
@@ -131,7 +126,9 @@ class _Session:
     ) -> None:
         self.spec, self.data, self.network, self.task, self.seed = spec, data, network, task, seed
         self.shuffle_rng, self.classification = shuffle_rng, task == "classification"
-        self.standardizer = _fit_standardizer(data, network.dtype) if spec.standardize else None
+        # fitted on the training rows' moments, computed once with the data
+        self.standardizer = (Standardizer.from_moments(data.moments, network.dtype)
+                             if spec.standardize else None)
         self.prepare = None if self.standardizer is None else self._standardize
         self.optimizer = make_optimizer(spec.optimizer, network.params)
         self.schedule = make_schedule(spec.optimizer.schedule, spec.optimizer.learning_rate,

@@ -89,7 +89,7 @@ def _run(conn: Connection, message: Message, cache: DatasetCache, cancel: Event,
     try:
         payload = {**header, "resume_from": message.blobs.get("checkpoint")}
         arrays = cache.arrays_for(header["datasets"], message.blobs, run_dtype(header["spec"]))
-        message.blobs.clear()  # the dataset bytes are decoded now; don't hold them during training
+        message.blobs.clear()  # a dataset this worker already held, if sent anyway: not kept
         result = run(
             payload,
             arrays,
