@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable
+import math
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,10 +14,10 @@ import numpy as np
 from fastapi import FastAPI
 
 from service.app import create_app
-from service.jobs.executor import Epoch, Executor, ExecutorEvent, JobPayload
+from service.jobs.dask_worker import STOP_CHECK_SECONDS
+from service.jobs.executor import JobPayload
 from service.jobs.protocol import arrays_to_npz
 from service.settings import Settings
-from tests import polling
 
 T = TypeVar("T")
 
@@ -89,21 +90,6 @@ def payload(
     )
 
 
-def collect(
-    executor: Executor, done: Callable[[list[ExecutorEvent]], bool], timeout: float = 60.0
-) -> list[ExecutorEvent]:
-    """Poll events until `done(events)` holds; fail after `timeout` seconds."""
-    return polling.collect(lambda: executor.poll(0.2), done, timeout=timeout)
-
-
-def concluded(job_id: str) -> Callable[[list[ExecutorEvent]], bool]:
-    return lambda events: any(e.job_id == job_id and not isinstance(e, Epoch) for e in events)
-
-
-def outcome(events: list[ExecutorEvent], job_id: str) -> ExecutorEvent:
-    return next(e for e in events if e.job_id == job_id and not isinstance(e, Epoch))
-
-
 # --- the API in-process, on the Dask executor ---------------------------------------------
 
 BASE_URL = "http://localhost"
@@ -158,3 +144,10 @@ def job_body(dataset_id: str, **overrides: Any) -> dict[str, Any]:
         "seed": 7,
     }
     return body | overrides
+
+
+def epochs_allowed_after_cancel(epoch_seconds: float) -> int:
+    """How many epochs a Dask job may still report after its cancel: the one in flight, plus those
+    that fit in two reads of the cancel flag (read every STOP_CHECK_SECONDS on the worker; the
+    second covers the flag's trip through the scheduler). Counted in the job's own epochs."""
+    return 1 + math.ceil(2 * STOP_CHECK_SECONDS / max(epoch_seconds, 1e-3))

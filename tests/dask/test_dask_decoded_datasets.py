@@ -13,19 +13,21 @@ DATA = arrays_to_npz({"X": np.arange(12.0).reshape(4, 3), "y": np.array([0, 1, 0
 def test_arrays_come_in_the_jobs_dtype_and_each_dtype_is_kept_apart() -> None:
     decoded = _DecodedDatasets()
     single = decoded.get("a", DATA, "float32")
-    assert single["X"].dtype == np.float32 and single["y"].dtype == np.int64
+    assert single["X"].dtype == np.float32
     assert decoded.get("a", DATA, "float32") is single  # decoded once
     double = decoded.get("a", DATA, "float64")
     assert double["X"].dtype == np.float64
     np.testing.assert_array_equal(double["X"], np.arange(12.0).reshape(4, 3))
+    assert decoded.get("a", DATA, "float32") is single  # the float64 entry did not replace it
 
 
 def test_the_least_recently_used_dataset_goes_first() -> None:
     decoded = _DecodedDatasets()
-    first = decoded.get("a", DATA, "float32")
-    for sha in ("b", "c")[: DECODED_DATASETS_KEPT]:
-        decoded.get(sha, DATA, "float32")
-    assert decoded.get("a", DATA, "float32") is not first  # evicted, decoded again
+    kept = [decoded.get(f"d{i}", DATA, "float32") for i in range(DECODED_DATASETS_KEPT)]
+    decoded.get("d0", DATA, "float32")  # d0 used again: d1 is now the least recently used
+    decoded.get("new", DATA, "float32")
+    assert decoded.get("d0", DATA, "float32") is kept[0]
+    assert decoded.get("d1", DATA, "float32") is not kept[1]  # evicted, decoded again
 
 
 def test_job_arrays_follow_the_spec_dtype() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,20 +11,15 @@ import numpy as np
 import pytest
 from distributed import Client
 
+import service.jobs.dask as dask_executor_module
 from engine.model import Model
 from service.jobs.dask import DaskExecutor
 from service.jobs.dask_worker import INLINE_CHECKPOINT_BYTES
 from service.jobs.executor import Epoch, Failed, Finished, JobPayload, Lost
 from service.settings import Settings
-from tests.dask.dask_helpers import (
-    Loader,
-    blobs_npz,
-    collect,
-    concluded,
-    outcome,
-    payload,
-)
+from tests.dask.dask_helpers import Loader, blobs_npz, epochs_allowed_after_cancel, payload
 from tests.polling import wait_until
+from tests.service.jobs_fakes import collect, concluded, outcome
 
 pytestmark = [pytest.mark.dask, pytest.mark.slow]
 
@@ -100,14 +94,17 @@ def test_cancel_stops_a_running_job_within_an_epoch(make_executor: Any) -> None:
     executor = make_executor(Loader(dataset))
     executor.submit(payload("c1", dataset[1], epochs=500, batch_size=4))
     events = collect(executor, lambda ev: any(isinstance(e, Epoch) for e in ev))
-    asked = time.monotonic()
     executor.cancel("c1")
+    # Epoch events already on their way count as "before the cancel": read them all now.
+    events += executor.poll(0.0)
+    at_cancel = max(e.report["epoch"] for e in events if isinstance(e, Epoch))
     events += collect(executor, concluded("c1"), timeout=30)
     stopped = outcome(events, "c1")
     assert isinstance(stopped, Finished) and stopped.result["status"] == "cancelled"
-    epoch_seconds = max(e.report["metrics"]["seconds"] for e in events if isinstance(e, Epoch))
-    assert time.monotonic() - asked < epoch_seconds + 2.0
-    assert max(e.report["epoch"] for e in events if isinstance(e, Epoch)) < 500
+    reports = [e.report for e in events if isinstance(e, Epoch)]
+    fastest = min(report["metrics"]["seconds"] for report in reports)
+    assert max(r["epoch"] for r in reports) - at_cancel <= epochs_allowed_after_cancel(fastest)
+    assert max(r["epoch"] for r in reports) < 500
 
 
 def test_killed_worker_job_resumes_from_its_checkpoint_and_matches_an_uninterrupted_run(
@@ -174,17 +171,27 @@ def test_an_exception_inside_the_task_fails_the_job_instead_of_losing_a_worker(
     assert "internal error" in failed.error
 
 
-def test_unreachable_scheduler_means_no_capacity_not_a_crash(tmp_path: Any) -> None:
+def test_unreachable_scheduler_means_no_capacity_not_a_crash(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = Settings(
         data_dir=tmp_path, executor="dask", dask_scheduler="tcp://127.0.0.1:9", workers=2
     )
+    attempts: list[str] = []
+    real_client = dask_executor_module.Client
+
+    def counted_client(address: str, **kwargs: Any) -> Any:
+        attempts.append(address)
+        return real_client(address, **kwargs)
+
+    monkeypatch.setattr(dask_executor_module, "Client", counted_client)
     executor = DaskExecutor(settings, load_dataset=Loader())
     executor.start()  # tries once, for at most a few seconds
-    started = time.monotonic()
+    assert attempts == ["tcp://127.0.0.1:9"]
     assert executor.capacity() == 0
     assert not executor.is_healthy()
-    assert time.monotonic() - started < 1.0  # the next attempt waits its turn
     assert executor.poll(0.0) == []
+    assert len(attempts) == 1  # the next attempt waits RECONNECT_EVERY_SECONDS
     executor.close()
 
 

@@ -3,7 +3,6 @@ reconnects when the scheduler is back, sends the datasets again and runs the res
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -12,16 +11,12 @@ from distributed import LocalCluster
 from service.jobs.dask import DaskExecutor
 from service.jobs.executor import Epoch, Finished, Lost
 from service.settings import Settings
-from tests.dask.dask_helpers import Loader, blobs_npz, collect, concluded, outcome, payload
+from tests.dask.dask_helpers import Loader, blobs_npz, payload
+from tests.live.live_helpers import free_port
 from tests.polling import wait_until
+from tests.service.jobs_fakes import collect, concluded, outcome
 
 pytestmark = [pytest.mark.dask, pytest.mark.slow, pytest.mark.fault]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def cluster_on(port: int) -> LocalCluster:

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -23,8 +24,10 @@ from typing import Any
 import numpy as np
 
 from service.db import Database
+from service.jobs.executor import Epoch, Executor, ExecutorEvent
 from service.models import Base, Dataset, DatasetBlob, Job
 from service.settings import Settings
+from tests import polling
 from tests.polling import wait_until as wait_for
 
 FAKE_BATCHES_PER_EPOCH = 5
@@ -161,3 +164,20 @@ def fake_worker_main(conn: Connection, cancel: Event, blas_threads: int, memory_
     limit_memory(memory_bytes)
     serve(conn, cancel, parent_pid=parent_pid, blas_threads=blas_threads, numpy_was_loaded=True,
           run=fake_run_job)
+
+
+def collect(
+    executor: Executor, done: Callable[[list[ExecutorEvent]], bool], timeout: float = 60.0
+) -> list[ExecutorEvent]:
+    """Poll an executor's events until `done(events)` holds; fail after `timeout` seconds."""
+    return polling.collect(lambda: executor.poll(0.1), done, timeout=timeout,
+                           message="the executor's events")
+
+
+def concluded(job_id: str) -> Callable[[list[ExecutorEvent]], bool]:
+    """`done` for collect: the job's outcome (Finished, Failed or Lost) has arrived."""
+    return lambda events: any(e.job_id == job_id and not isinstance(e, Epoch) for e in events)
+
+
+def outcome(events: list[ExecutorEvent], job_id: str) -> ExecutorEvent:
+    return next(e for e in events if e.job_id == job_id and not isinstance(e, Epoch))

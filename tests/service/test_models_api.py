@@ -345,10 +345,11 @@ async def test_predict_accepts_rows_as_base64_npy(
     path = f"/v1/models/{classifier['id']}/predict"
     as_lists = (await api.post(path, json={"inputs": rows.tolist()})).json()
     for dtype in (np.float64, np.float32, np.int64, np.uint8, np.bool_):  # the dataset dtypes
-        as_npy = (await api.post(path, json={"inputs_npy": npy_base64(rows.astype(dtype))})).json()
-        if dtype is np.float64:
-            assert as_npy == as_lists
-        assert len(as_npy["predictions"]) == 9
+        cast = rows.astype(dtype)
+        as_npy = (await api.post(path, json={"inputs_npy": npy_base64(cast)})).json()
+        same_rows = (await api.post(path, json={"inputs": cast.astype(float).tolist()})).json()
+        assert as_npy == same_rows, dtype
+    assert (await api.post(path, json={"inputs_npy": npy_base64(rows)})).json() == as_lists
 
 
 @pytest.mark.parametrize(
