@@ -7,8 +7,6 @@ directory; tests can SIGKILL it (durability) or read its memory from /proc (limi
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 import os
 import signal
 import subprocess
@@ -26,6 +24,8 @@ import numpy as np
 from service.settings import Settings
 from tests.live.live_helpers import free_port
 from tests.polling import wait_until
+from tests.service.api_helpers import npz_bytes as npz_bytes
+from tests.service.api_helpers import strict_json as strict_json
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -51,15 +51,6 @@ def make_app(data_dir: Path, **overrides: Any) -> Any:
     from service.app import create_app
 
     return create_app(reliability_settings(data_dir, **overrides))
-
-
-def strict_json(text: str | bytes) -> Any:
-    """json.loads that fails on NaN/Infinity tokens (A5: responses are strict JSON)."""
-
-    def refuse(token: str) -> Any:
-        raise ValueError(f"non-finite token {token} in a response")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 # --- in-process client -----------------------------------------------------------------------
@@ -120,12 +111,6 @@ def blobs_csv(n_rows: int = 60, n_features: int = 4, seed: int = 0) -> bytes:
     header = ",".join([*(f"f{j}" for j in range(n_features)), "color"])
     rows = [",".join([*(f"{v:.5f}" for v in x), str(c)]) for x, c in zip(X, labels, strict=True)]
     return ("\n".join([header, *rows]) + "\n").encode()
-
-
-def npz_bytes(**arrays: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
 
 
 def small_job(dataset_id: str, **overrides: Any) -> dict[str, Any]:

@@ -96,6 +96,15 @@ def iris_like_csv(**kwargs: Any) -> bytes:
     return csv_bytes(X, [IRIS_LABELS[i] for i in y])
 
 
+def strict_json(text: str | bytes) -> Any:
+    """json.loads that fails on NaN/Infinity tokens (responses are strict JSON)."""
+
+    def refuse(token: str) -> Any:
+        raise ValueError(f"non-finite token {token} in a response")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def npz_bytes(**arrays: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)

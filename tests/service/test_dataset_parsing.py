@@ -20,6 +20,7 @@ from service.dataset_parsing import (
     parse_upload,
 )
 from service.settings import Settings
+from tests.service.api_helpers import npz_bytes
 
 LIMITS = Settings(
     max_rows=50, max_columns=6, max_field_bytes=1024, max_npz_members=8,
@@ -30,12 +31,6 @@ LIMITS = Settings(
 def csv_dataset(text: str | bytes, *, target: str | None = None, task: str | None = None):
     data = text.encode() if isinstance(text, str) else text
     return parse_csv(io.BytesIO(data), target=target, task=task, limits=LIMITS)
-
-
-def npz_bytes(**arrays: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
 
 
 def zip_of(members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:

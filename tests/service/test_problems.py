@@ -21,17 +21,11 @@ from tests.service.api_helpers import (
     job_body,
     make_settings,
     running_app,
+    strict_json,
 )
 
 pytestmark = pytest.mark.anyio
 LEAKS = ("Traceback", "/work/", "site-packages", "SELECT", "sqlite", 'File "')
-
-
-def strict_json(text: str) -> object:
-    def refuse(token: str) -> None:
-        raise ValueError(f"non-strict JSON token {token}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 @pytest.fixture
