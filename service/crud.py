@@ -44,7 +44,6 @@ __all__ = [
     "list_datasets",
     "list_jobs",
     "list_models",
-    "model_id_for_job",
     "model_weights",
     "request_cancel",
     "save_idempotency_record",
@@ -141,10 +140,6 @@ def soft_delete_dataset(session: Session, *, dataset: Dataset) -> None:
 
 def get_job(session: Session, *, owner: str, job_id: str) -> Job | None:
     return session.scalar(select(Job).where(Job.id == job_id, Job.owner == owner))
-
-
-def model_id_for_job(session: Session, *, job_id: str) -> str | None:
-    return session.scalar(select(Model.id).where(Model.job_id == job_id))
 
 
 def jobs_with_model_ids() -> Select[Job, str]:

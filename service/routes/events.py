@@ -59,16 +59,14 @@ class _Snapshot:
 def _read_snapshot(database: Database, job_id: str, after_epoch: int) -> _Snapshot:
     """The epochs after `after_epoch` and the job, from one consistent read transaction."""
     with database.read() as session:
-        job = session.get_one(Job, job_id)
+        job, model_id = session.execute(
+            crud.jobs_with_model_ids().where(Job.id == job_id)
+        ).one()
         records = session.scalars(
             select(EpochRecord)
             .where(EpochRecord.job_id == job_id, EpochRecord.epoch > after_epoch)
             .order_by(EpochRecord.epoch)
         ).all()
-        # Only a succeeded job has a model (published in the transaction that marked it so).
-        model_id = (
-            crud.model_id_for_job(session, job_id=job_id) if job.status == "succeeded" else None
-        )
         epochs = [metrics_row(record).model_dump(mode="json") for record in records]
         return _Snapshot(epochs, job_out(job, model_id).model_dump(mode="json"))
 
