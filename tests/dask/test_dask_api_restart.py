@@ -64,7 +64,9 @@ def test_killed_api_resubmits_queued_and_resumes_running_jobs_on_restart(
             timeout=60,
             message="both long jobs to pass epoch 3",
         )
-        assert state(http, queued)["status"] == "queued"
+        states = {j: state(http, j) for j in [*running, queued]}
+        # (shown in full on failure: which long job gave up its worker, and why)
+        assert states[queued]["status"] == "queued", states
     dask_api.kill()
     dask_api.start()
     with dask_api.client() as http:
