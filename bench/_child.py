@@ -19,6 +19,7 @@ from bench._memory_tasks import peak_rss_bytes
 
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "ours_epoch": _engine_tasks.ours_epoch,
+    "numpy_epoch": _engine_tasks.numpy_epoch,
     "torch_epoch": _engine_tasks.torch_epoch,
     "sklearn_epoch": _engine_tasks.sklearn_epoch,
     "ours_digits": _digits_tasks.ours_digits,

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from bench import _data, _floor
+from bench._numpy_mlp import HandWrittenMLP
 
 MNIST_HIDDEN = (256, 128)
 MNIST_CLASSES = 10
@@ -35,7 +36,7 @@ def mnist_spec(batch_size: int, *, epochs: int, learning_rate: float, seed: int,
     })
 
 
-def _split(n_samples: int, n_test: int, seed: int) -> tuple[np.ndarray, ...]:
+def split(n_samples: int, n_test: int, seed: int) -> tuple[np.ndarray, ...]:
     X, y = _data.mnist_like(n_samples + n_test, seed=seed)
     return X[:n_samples], y[:n_samples], X[n_samples:], y[n_samples:]
 
@@ -45,7 +46,7 @@ def ours_epoch(n_samples: int, n_test: int, batch_size: int, learning_rate: floa
     """Our engine: epoch 2 of train(), plus the GEMM floor of that epoch in the same process."""
     from engine.training import train
 
-    X, y, X_test, y_test = _split(n_samples, n_test, seed)
+    X, y, X_test, y_test = split(n_samples, n_test, seed)
     spec = mnist_spec(batch_size, epochs=2, learning_rate=learning_rate, seed=seed)
     stamps: list[float] = []
     result = train(spec, X, y, task="classification", n_classes=MNIST_CLASSES,
@@ -59,6 +60,25 @@ def ours_epoch(n_samples: int, n_test: int, batch_size: int, learning_rate: floa
             "engine_epoch_seconds": [row["seconds"] for row in result.history]}
 
 
+def numpy_epoch(n_samples: int, n_test: int, batch_size: int, learning_rate: float,
+                seed: int = 0) -> dict[str, Any]:
+    """The hand-written NumPy MLP (bench._numpy_mlp): one untimed epoch, one timed, then the GEMM
+    floor of its full batches (it drops the partial last one) and its test accuracy."""
+    X, y, X_test, y_test = split(n_samples, n_test, seed)
+    model = HandWrittenMLP((X.shape[1], *MNIST_HIDDEN, MNIST_CLASSES), batch_size, seed)
+    rng = np.random.default_rng(seed)
+    model.epoch(X, y, rng.permutation(n_samples), learning_rate)  # warm-up
+    order = rng.permutation(n_samples)
+    started = time.perf_counter()
+    model.epoch(X, y, order, learning_rate)
+    seconds = time.perf_counter() - started
+    rows = n_samples - n_samples % batch_size
+    floor = _floor.gemm_floor_seconds([W.T for W in model.W], rows, batch_size, repeats=2)
+    accuracy = float(np.mean(model.predict(X_test) == y_test))
+    return {"seconds": seconds, "floor_seconds": floor, "floor_ratio": seconds / floor,
+            "samples_per_second": rows / seconds, "accuracy": accuracy}
+
+
 def torch_epoch(n_samples: int, n_test: int, batch_size: int, learning_rate: float,
                 threads: int, seed: int = 0) -> dict[str, Any]:
     """PyTorch CPU, idiomatic: nn.Sequential + optim.SGD, a randperm per epoch, tensor indexing."""
@@ -67,7 +87,7 @@ def torch_epoch(n_samples: int, n_test: int, batch_size: int, learning_rate: flo
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    X, y, X_test, y_test = (torch.from_numpy(a) for a in _split(n_samples, n_test, seed))
+    X, y, X_test, y_test = (torch.from_numpy(a) for a in split(n_samples, n_test, seed))
     widths = (X.shape[1], *MNIST_HIDDEN)
     layers: list[nn.Module] = []
     for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
@@ -103,7 +123,7 @@ def sklearn_epoch(n_samples: int, n_test: int, batch_size: int, learning_rate: f
     """scikit-learn MLPClassifier(solver="sgd"): one partial_fit call is one epoch."""
     from sklearn.neural_network import MLPClassifier
 
-    X, y, X_test, y_test = _split(n_samples, n_test, seed)
+    X, y, X_test, y_test = split(n_samples, n_test, seed)
     X, X_test = X.astype(dtype, copy=False), X_test.astype(dtype, copy=False)
     model = MLPClassifier(
         hidden_layer_sizes=MNIST_HIDDEN, activation="relu", solver="sgd", alpha=0.0,

@@ -2,8 +2,9 @@
 
 Measures, side by side in one run, the figures of the engine issue: one epoch of MNIST-shaped
 data (60,000 × 784 float32, 784-256-128-10 ReLU, softmax cross-entropy, plain SGD, diagnostics on)
-against the GEMM floor, PyTorch CPU and scikit-learn; the UCI digits against PyTorch; peak memory
-against the dataset size. Prints a markdown report and writes it to bench/results/<name>.md.
+against the GEMM floor, a careful hand-written NumPy MLP, PyTorch CPU and scikit-learn; the UCI
+digits against PyTorch; peak memory against the dataset size. Prints a markdown report and
+writes it to bench/results/<name>.md.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def mnist_trials(args: argparse.Namespace, threads: int, *, oracles: bool) -> li
         common = {"n_samples": args.samples, "n_test": args.test_samples, "batch_size": batch,
                   "learning_rate": MNIST_LEARNING_RATE}
         trials.append(Trial(f"ours@{batch}", "ours_epoch", common, threads))
+        trials.append(Trial(f"numpy@{batch}", "numpy_epoch", common, threads))
         if available("torch", args, "torch"):
             trials.append(Trial(f"torch@{batch}", "torch_epoch", {**common, "threads": threads},
                                 threads))

@@ -44,7 +44,8 @@ def test_engine_bench_reports_floor_ratios_digits_and_memory(tmp_path: Path) -> 
     report = run_bench("engine.py", tmp_path, *ENGINE_SMALL, "--batches", "128", "32",
                        "--skip", "torch", "sklearn")
     for figure in ("epoch ÷ GEMM floor, batch 128", "epoch ÷ GEMM floor, batch 32",
-                   "| ours@128 |", "| ours@32 |", "| ours-digits |", "memory-e3-std0",
+                   "| ours@128 |", "| ours@32 |", "| numpy@128 |", "| numpy@32 |",
+                   "samples/s ÷ hand-written NumPy, batch 32", "| ours-digits |", "memory-e3-std0",
                    "Regression comparison, 1 thread(s)", "bench/engine.py --repetitions 1"):
         assert figure in report
     assert "PyTorch" not in report.split("## How to read this")[0]
