@@ -49,9 +49,21 @@ __all__ = [
 
 
 class _Closed(BaseModel):
-    """Unknown keys are errors, floats must be finite, instances are immutable."""
+    """Unknown keys are errors that list the valid keys, floats must be finite, instances are
+    immutable. (`extra="forbid"` alone would reject a typo without saying what was meant; it stays
+    for the OpenAPI schema's additionalProperties: false.)"""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = [key for key in data if key not in cls.model_fields]
+            if unknown:
+                names = ", ".join(repr(key) for key in unknown)
+                raise ValueError(f"unknown key {names}; valid keys: {', '.join(cls.model_fields)}")
+        return data
 
 
 # --- activations -------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from engine.building import draw_seed, seed_streams
 from engine.checkpoint import Checkpoint
 from engine.early_stopping import EarlyStopping
 from engine.epoch import EpochOutcome, EpochRunner, evaluate
-from engine.errors import SpecError
+from engine.errors import DivergenceError, SpecError
 from engine.findings import diverged_finding, findings, input_statistics, layer_findings
 from engine.model import Model
 from engine.network import EVALUATION_CHUNK_ROWS, Network
@@ -70,6 +70,13 @@ class TrainResult:
     error: str | None = None
     seed: int | None = None  # the seed actually used (drawn when the spec had none)
 
+    def raise_for_divergence(self) -> None:
+        """For callers that want an exception: DivergenceError (its message says at which epoch
+        and what to try) when training diverged; nothing otherwise."""
+        if self.stop_reason == "diverged":
+            epoch = int(self.history[-1]["epoch"]) + 1 if self.history else 1
+            raise DivergenceError(self.error or "training diverged", epoch=epoch)
+
 
 def train(
     spec: TrainingSpec, X: Any, y: Any, *, task: Task, n_classes: int | None = None,
@@ -86,7 +93,8 @@ def train(
     pair; `on_epoch` receives each finished epoch; `should_stop` is polled between mini-batches;
     `resume_from` continues from an EpochReport's checkpoint, ending bit-identical to a run that
     never stopped. Raises DataError / SpecError for unusable data; a diverging run returns with
-    stop_reason "diverged" and an `error` that says what to try.
+    stop_reason "diverged", the last finite weights and an `error` that says at which epoch and
+    what to try (`raise_for_divergence()` turns it into a DivergenceError).
     """
     checkpoint = None if resume_from is None else Checkpoint.from_bytes(resume_from)
     seed = _resolve_seed(spec, checkpoint)

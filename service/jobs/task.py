@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import DivergenceError, EngineError
+from engine.errors import EngineError
 from engine.spec import TrainingSpec
 from engine.training import EpochReport, TrainResult, train
 
@@ -163,8 +163,6 @@ def run_job(
     """
     try:
         result = _train(payload, arrays, report, should_stop)
-    except DivergenceError as exc:
-        return failure("diverged", str(exc))
     except MemoryError:
         return failure(
             "resource_exhausted",

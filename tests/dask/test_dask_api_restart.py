@@ -44,8 +44,15 @@ def state(http: httpx.Client, job_id: str) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
+def snapshot(http: httpx.Client) -> dict[str, dict[str, Any]]:
+    """Every job as one database read saw them (GET /v1/jobs), so their states agree in time."""
+    response = http.get("/v1/jobs", params={"limit": 10})
+    assert response.status_code == 200, response.text
+    return {job["id"]: job for job in response.json()["items"]}
+
+
 def submit_jobs(http: httpx.Client) -> tuple[list[str], str]:
-    """Two long jobs that take both workers, and a short one that waits in the queue."""
+    """Two long jobs that take both slots, and a short one that must wait while they hold them."""
     X, y = blobs_arrays(21, n_samples=3000)  # about 0.1 s per epoch
     dataset = http.post("/v1/datasets", json={"X": X.tolist(), "y": y.tolist()}).json()
     bodies = [job_body(dataset["id"], epochs=40, seed=seed) for seed in (1, 2)]
@@ -59,14 +66,20 @@ def test_killed_api_resubmits_queued_and_resumes_running_jobs_on_restart(
 ) -> None:
     with dask_api.client() as http:
         running, queued = submit_jobs(http)
-        wait_until(
-            lambda: all(state(http, j)["epoch"] >= 3 for j in running),
-            timeout=60,
-            message="both long jobs to pass epoch 3",
-        )
-        states = {j: state(http, j) for j in [*running, queued]}
-        # (shown in full on failure: which long job gave up its worker, and why)
-        assert states[queued]["status"] == "queued", states
+
+        def both_long_jobs_past_epoch_3() -> bool:
+            jobs = snapshot(http)
+            long_jobs = [jobs[j] for j in running]
+            # The set-up: the long jobs hold both slots side by side on their first attempt. (One
+            # that ended first would rightly free its slot for the short job; nothing to test then.)
+            assert all(j["status"] in ("queued", "running") and j["attempt"] <= 1
+                       for j in long_jobs), f"the long jobs did not run side by side: {jobs}"
+            # The promise, at every look: two slots, oldest job first, so the short one waits.
+            assert jobs[queued]["status"] == "queued", jobs
+            return all(j["status"] == "running" and j["epoch"] >= 3 for j in long_jobs)
+
+        wait_until(both_long_jobs_past_epoch_3, timeout=60,
+                   message="both long jobs running past epoch 3")
     dask_api.kill()
     dask_api.start()
     with dask_api.client() as http:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine import blas
 from engine.network import Network
+from engine.optimizers import SGD
 from engine.spec import NetworkSpec
 
 
@@ -36,7 +38,22 @@ def test_automatic_differentiation_example_df_dw_is_a_quarter() -> None:
     assert network.grads[0]["b"][0] == pytest.approx(0.25, abs=1e-15)  # ∂h₂/∂b = 1 as well
 
 
-def test_one_sgd_step_of_algorithm_4_1_by_hand() -> None:
+def sgd_step(network: Network, x: np.ndarray, y: np.ndarray, *, how: str,
+             learning_rate: float, l2: float) -> None:
+    """One step of the engine's own SGD: gradients then SGD.step, or fused into backpropagation
+    (Network.descend) through NumPy or through the BLAS call that training uses on big layers."""
+    if how == "gradients then SGD.step":
+        assert network.loss_and_gradients(x, y, l2=l2) == pytest.approx(0.18)
+        SGD(network.params).step(network.params, network.grads, learning_rate)
+    else:
+        assert network.descend(x, y, learning_rate=learning_rate, l2=l2) == pytest.approx(0.18)
+
+
+STEPS = ["gradients then SGD.step", "descend (NumPy)", "descend (BLAS)"]
+
+
+@pytest.mark.parametrize("how", STEPS)
+def test_one_sgd_step_of_algorithm_4_1_by_hand(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A 2-2-1 network, ReLU hidden layer, identity output, L = ½(ŷ − y)², one sample, α = λ = 0.1.
 
     Forward:  x = (1, 2), W¹ = [[0.5, 0.25], [−0.5, 0.25]], b¹ = (0.1, −0.2)
@@ -60,13 +77,15 @@ def test_one_sgd_step_of_algorithm_4_1_by_hand() -> None:
         loss="mse",
     )
     x, y = np.array([[1.0, 2.0]]), np.array([[1.0]])
-    learning_rate = l2 = 0.1
-    assert network.loss_and_gradients(x, y, l2=l2) == pytest.approx(0.18)
-    np.testing.assert_allclose(network.delta[1], [[0.6]])
-    np.testing.assert_allclose(network.delta[0], [[0.6, 0.0]])
-    for params, grads in zip(network.params, network.grads, strict=True):
-        for name in params:  # grads already hold ∂L/∂W + λW for weights (and ∂L/∂b for biases)
-            params[name] -= learning_rate * grads[name]
+    if how == "descend (BLAS)":
+        if not blas.fused_gemm_available():
+            pytest.skip("NumPy here does not use its bundled OpenBLAS")
+        monkeypatch.setattr(blas, "FUSED_MIN_ELEMENTS", 0)  # these 2 × 2 weights too
+    sgd_step(network, x, y, how=how, learning_rate=0.1, l2=0.1)
+    # δ = ∂L/∂z, times α on the fused path (it folds the learning rate into δ)
+    scale = 1.0 if how == "gradients then SGD.step" else 0.1
+    np.testing.assert_allclose(network.delta[1], [[0.6 * scale]], rtol=1e-14)
+    np.testing.assert_allclose(network.delta[0], [[0.6 * scale, 0.0]], rtol=1e-14)
     expected = {"W1": [[0.435, 0.1275], [-0.495, 0.2475]], "b1": [0.04, -0.2],
                 "W2": [[0.924, -0.99]], "b2": [0.44]}
     for name, values in network.get_weights().items():

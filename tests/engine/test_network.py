@@ -41,7 +41,8 @@ def test_parameters_have_the_spec_shapes_and_count() -> None:
     network = build(MIXED)
     shapes = [{name: array.shape for name, array in layer.items()} for layer in network.params]
     assert shapes == layer_shapes(network.spec, 4)
-    assert network.parameter_count() == parameter_count(network.spec, 4)
+    allocated = sum(array.size for layer in network.params for array in layer.values())
+    assert network.parameter_count() == parameter_count(network.spec, 4) == allocated
     assert [set(g) for g in network.grads] == [set(p) for p in network.params]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from engine import blas
 from engine.checkpoint import Checkpoint
-from engine.errors import DataError, SerializationError, SpecError
+from engine.errors import DataError, DivergenceError, SerializationError, SpecError
 from engine.optimizers import SGD
 from engine.spec import TrainingSpec
 from engine.training import EpochReport, TrainResult, train
@@ -152,8 +152,18 @@ def test_the_learning_rate_follows_the_schedule() -> None:
 # --- reproducibility and resume ------------------------------------------------------------
 
 
+@pytest.fixture(params=["numpy", "blas-beta"])
+def sgd_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Plain SGD's fused step through NumPy, or through the ctypes GEMM (which big layers take)."""
+    if request.param == "blas-beta":
+        if not blas.fused_gemm_available():
+            pytest.skip("NumPy here does not use its bundled OpenBLAS")
+        monkeypatch.setattr(blas, "FUSED_MIN_ELEMENTS", 0)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_same_seed_gives_identical_weights(dtype: str) -> None:
+def test_same_seed_gives_identical_weights(dtype: str, sgd_path: str) -> None:
     X, y = _blobs()
     first = train(_spec(dtype=dtype), X, y, task="classification", validation=0.2)
     second = train(_spec(dtype=dtype), X, y, task="classification", validation=0.2)
@@ -174,7 +184,9 @@ def test_a_drawn_seed_is_recorded_and_reproduces_the_run() -> None:
 @pytest.mark.parametrize("optimizer", [{"name": "sgd", "learning_rate": 0.1},
                                        {"name": "adam", "learning_rate": 0.01},
                                        {"name": "nesterov", "learning_rate": 0.05}])
-def test_resume_from_a_mid_run_checkpoint_is_bit_identical(optimizer: dict[str, Any]) -> None:
+def test_resume_from_a_mid_run_checkpoint_is_bit_identical(
+    optimizer: dict[str, Any], sgd_path: str,
+) -> None:
     X, y = _blobs()
     spec = _spec(optimizer=optimizer, epochs=6, early_stopping={"patience": 10})
     reports: list[EpochReport] = []
@@ -304,6 +316,25 @@ def test_a_huge_learning_rate_diverges_with_advice() -> None:
     assert result.findings[-1]["code"] == "diverged"
     weights = _weights(result)
     assert all(np.isfinite(w).all() for w in weights.values())
+    with pytest.raises(DivergenceError, match="lower the learning rate") as raised:
+        result.raise_for_divergence()
+    assert raised.value.epoch == len(result.history) + 1
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_the_learning_rate_alone_can_make_a_well_scaled_problem_diverge(task: str) -> None:
+    """Standardised inputs, targets of order 1: the step size is the only thing out of scale."""
+    X, labels = _blobs()
+    y = labels if task == "classification" else X @ np.array([0.5, -0.5, 0.25, 0.1])
+    top = {"units": 3, "activation": "softmax"} if task == "classification" else {"units": 1}
+    layers = [{"units": 16, "activation": "relu"}, {"units": 16, "activation": "relu"}, top]
+    sensible = train(_spec(network={"layers": layers}), X, y, task=task)
+    assert sensible.stop_reason == "max_epochs"
+    sensible.raise_for_divergence()  # nothing to raise
+    huge = train(_spec(network={"layers": layers}, optimizer={"name": "sgd", "learning_rate": 1e3},
+                       epochs=50), X, y, task=task)
+    assert huge.stop_reason == "diverged", huge.history[-1]
+    assert huge.error is not None and "lower the learning rate (now 1000)" in huge.error
 
 
 # --- dtypes, data checks, memory ------------------------------------------------------------
