@@ -92,6 +92,17 @@ def test_logistic_saturation_uses_five_percent_of_the_steepest_slope() -> None:
     assert layer_diagnostics(network)[0]["saturated_fraction"] == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(("hidden", "corner"), [("hard_tanh", 1.0), ("hard_logistic", 2.0)])
+def test_hard_activations_are_saturated_exactly_where_they_clip(hidden: str, corner: float) -> None:
+    network = _network(hidden, units=8)
+    X, y = _batch(scale=3.0)  # z on both sides of the corners
+    network.loss_and_gradients(X, y)
+    z = network.z[0]
+    expected = float(np.mean(np.abs(z) > corner))  # f′ = 0 there, the full slope inside
+    assert 0.1 < expected < 0.9
+    assert layer_diagnostics(network)[0]["saturated_fraction"] == pytest.approx(expected)
+
+
 def test_relu_units_with_very_negative_bias_are_dead() -> None:
     network = _network("relu")
     network.params[0]["b"][:8] = -1e3  # half the units can never switch on

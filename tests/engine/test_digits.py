@@ -27,17 +27,22 @@ def test_the_csv_holds_the_uci_digits() -> None:
 
 
 def test_a_64_64_10_tanh_network_reaches_97_percent_test_accuracy() -> None:
+    """Five-fold cross-validation: every digit is a test digit exactly once, for a network that
+    never saw it. (One 360-digit split swings by ±1 point: this setup scored 96.1–98.6% over eight
+    random splits, and 97.7–98.0% in 5-fold CV over four fold assignments.)"""
     X, y = _digits()
-    order = np.random.default_rng(0).permutation(len(y))  # fixed 80/20 split
-    test, fit = order[:360], order[360:]
+    folds = np.array_split(np.random.default_rng(0).permutation(len(y)), 5)
     spec = TrainingSpec.model_validate({
         "network": {"layers": [{"units": 64, "activation": "tanh"},
                                {"units": 10, "activation": "softmax"}]},
         "optimizer": {"name": "adam", "learning_rate": 0.001},
         "batch_size": 32, "epochs": 100, "l2": 1e-3, "seed": 0,
     })
-    result = train(spec, X[fit], y[fit], task="classification", n_classes=10,
-                   checkpoint_every=0)
-    accuracy = float(np.mean(result.model.predict(X[test]) == y[test]))
-    # 97.5% here; over six seeded splits this setup scores 96.7–98.1% (mean 97.4%)
-    assert accuracy >= 0.97
+    correct = []
+    for k, test in enumerate(folds):
+        fit = np.concatenate([fold for j, fold in enumerate(folds) if j != k])
+        result = train(spec, X[fit], y[fit], task="classification", n_classes=10,
+                       checkpoint_every=0)
+        correct.append(int(np.sum(result.model.predict(X[test]) == y[test])))
+    accuracy = sum(correct) / len(y)
+    assert accuracy >= 0.97, [c / len(fold) for c, fold in zip(correct, folds, strict=True)]

