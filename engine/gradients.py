@@ -3,7 +3,10 @@
 For a model at its current weights and a batch (X, y) of n rows:
     loss = (1/n) Σ_n L(y⁽ⁿ⁾, ŷ⁽ⁿ⁾)  [+ ½λ Σ_l ‖W⁽ˡ⁾‖²_F with include_l2]
 and per layer l: ∂loss/∂W⁽ˡ⁾, ∂loss/∂b⁽ˡ⁾ and δ⁽ˡ⁾ = ∂loss/∂z⁽ˡ⁾ (each row carries the 1/n), with
-their norms. For a maxout layer δ is taken with respect to its output (the winning piece).
+the statistics of the training diagnostics on this batch (norms, mean |δ|, ‖W‖, activation
+mean/std, saturated, dead and duplicate fractions; no update ratio, as nothing is updated) and
+the findings their rules give (vanishing or exploding gradients, dead, saturated or symmetric
+units). For a maxout layer δ is taken with respect to its output (the winning piece).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.diagnostics import gradient_stats
+from engine.diagnostics import layer_diagnostics
+from engine.findings import layer_findings
 from engine.model import Model
 
 __all__ = ["compute_gradients"]
@@ -29,12 +33,12 @@ def compute_gradients(
     full: bool = False,
     l2: float | None = None,
 ) -> dict[str, Any]:
-    """{"loss", "layers": [{"layer", "grad_norm_w", "grad_norm_b", "mean_abs_delta", …}]}.
+    """{"loss", "layers": [{"layer", "activation", "grad_norm_w", …}], "findings": […]}.
 
     With `full`, each layer also has the arrays "dW", "db", "delta" (and "dgamma"/"dbeta" for
     PReLU / learnable swish). λ is `l2`, else `model.metadata["l2"]`, else 0; it is used only with
     `include_l2`, and then "loss" includes the penalty too. The statistics are those of the training
-    diagnostics (engine.diagnostics.gradient_stats): norms accumulate in the model's dtype.
+    diagnostics (engine.diagnostics.layer_diagnostics): norms accumulate in the model's dtype.
     """
     X = model.prepare_inputs(X_raw)
     targets = model.prepare_targets(y, X.shape[0])
@@ -44,12 +48,14 @@ def compute_gradients(
         loss = network.loss_and_gradients(X, targets, l2=penalty)
         if penalty:
             loss += network.l2_penalty(penalty)
-        pairs = zip(network.grads, network.delta, strict=True)
+        statistics = layer_diagnostics(network)
+        for row in statistics:
+            del row["update_ratio"]  # a training-step statistic: nothing was updated here
         layers = [
-            _layer_report(index, grads, delta, full)
-            for index, (grads, delta) in enumerate(pairs, start=1)
+            _layer_report(row, grads, delta, full)
+            for row, grads, delta in zip(statistics, network.grads, network.delta, strict=True)
         ]
-    return {"loss": float(loss), "layers": layers}
+    return {"loss": float(loss), "layers": layers, "findings": layer_findings(statistics)}
 
 
 def _l2_strength(model: Model, l2: float | None) -> float:
@@ -57,8 +63,10 @@ def _l2_strength(model: Model, l2: float | None) -> float:
     return float(value or 0.0)
 
 
-def _layer_report(index: int, grads: dict[str, Array], delta: Array, full: bool) -> dict[str, Any]:
-    report: dict[str, Any] = {"layer": index, **gradient_stats(grads, delta)}
+def _layer_report(
+    statistics: dict[str, Any], grads: dict[str, Array], delta: Array, full: bool
+) -> dict[str, Any]:
+    report = dict(statistics)
     if full:
         report.update(dW=grads["W"].copy(), db=grads["b"].copy(), delta=delta.copy())
         for name in ("gamma", "beta"):

@@ -14,6 +14,7 @@ from engine.gradients import compute_gradients
 from engine.model import Model as EngineModel
 from service.model_schemas import (
     ClassificationEvaluation,
+    Finding,
     GradientsOut,
     LayerGradients,
     PredictionOut,
@@ -98,4 +99,5 @@ def gradients(
         )
         for layer in result["layers"]
     ]
-    return GradientsOut(loss=_finite_or_max(float(result["loss"])), layers=layers)
+    return GradientsOut(loss=_finite_or_max(float(result["loss"])), layers=layers,
+                        findings=[Finding(**finding) for finding in result["findings"]])

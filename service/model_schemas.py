@@ -138,10 +138,22 @@ class GradientsRequest(ClosedBody):
 
 
 class LayerGradients(BaseModel):
+    """The training diagnostics' statistics of layer l on the given rows, and its arrays."""
+
     layer: int
+    activation: str = Field(examples=["relu"], description="The layer's activation, or maxout.")
     grad_norm_w: float | None = Field(description="‖∂L/∂W⁽ˡ⁾‖_F (null if not finite).")
     grad_norm_b: float | None
     mean_abs_delta: float | None
+    weight_norm: float | None = Field(description="‖W⁽ˡ⁾‖_F.")
+    activation_mean: float | None
+    activation_std: float | None
+    saturated_fraction: float | None = Field(
+        description="Share of a⁽ˡ⁾ entries on a flat part (logistic, tanh, hard-*; else null).")
+    dead_fraction: float | None = Field(
+        description="Share of ReLU-family units inactive on every row (else null).")
+    duplicate_fraction: float | None = Field(
+        description="Share of hidden units identical to another one (null for the output).")
     dW: list[Any] | None = Field(None, description="∂L/∂W⁽ˡ⁾, in the orientation of W.")
     db: list[Any] | None = None
     delta: list[Any] | None = Field(None, description="∂L/∂z⁽ˡ⁾ per row (carries the 1/N factor).")
@@ -149,16 +161,19 @@ class LayerGradients(BaseModel):
     dbeta: list[float] | None = None
 
 
-class GradientsOut(BaseModel):
-    loss: float
-    layers: list[LayerGradients]
-
-
 class Finding(BaseModel):
     code: str = Field(examples=["vanishing_gradient"])
     severity: str
     layer: int | None
     message: str = Field(description="What was measured and what to try.")
+
+
+class GradientsOut(BaseModel):
+    loss: float
+    layers: list[LayerGradients]
+    findings: list[Finding] = Field(
+        description="What these rows show: vanishing or exploding gradients, dead, saturated "
+        "or symmetric units.")
 
 
 class EpochDiagnostics(BaseModel):

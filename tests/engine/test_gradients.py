@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine.diagnostics import layer_diagnostics
 from engine.errors import DataError
 from engine.gradcheck import numerical_gradient, relative_error
 from engine.gradients import compute_gradients
@@ -66,9 +67,37 @@ def test_statistics_summarise_the_arrays() -> None:
                    for key in ("grad_norm_w", "grad_norm_b", "mean_abs_delta"))
 
 
+STATISTICS = {"layer", "activation", "grad_norm_w", "grad_norm_b", "mean_abs_delta", "weight_norm",
+              "activation_mean", "activation_std", "saturated_fraction", "dead_fraction",
+              "duplicate_fraction"}
+
+
 def test_without_full_there_are_no_arrays() -> None:
     result = compute_gradients(make_model(), raw_rows(), LABELS)
-    assert set(result["layers"][0]) == {"layer", "grad_norm_w", "grad_norm_b", "mean_abs_delta"}
+    assert set(result["layers"][0]) == STATISTICS
+
+
+def test_the_statistics_are_the_training_diagnostics_of_this_batch() -> None:
+    model = make_model()
+    result = compute_gradients(model, raw_rows(), LABELS)
+    model.network.loss_and_gradients(model.prepare_inputs(raw_rows()), LABELS)
+    expected = layer_diagnostics(model.network)
+    for row in expected:
+        del row["update_ratio"]
+    assert result["layers"] == expected
+    assert result["layers"][1]["activation"] == "tanh"
+    assert 0.0 <= result["layers"][1]["saturated_fraction"] <= 1.0
+    assert result["layers"][0]["dead_fraction"] is not None  # PReLU is of the ReLU family
+
+
+def test_findings_come_with_the_gradients() -> None:
+    symmetric = make_model()
+    for layer in symmetric.network.params:  # zero initialisation (exercise 4-8)
+        for array in layer.values():
+            array[...] = 0.0
+    codes = [f["code"] for f in compute_gradients(symmetric, raw_rows(), LABELS)["findings"]]
+    assert "symmetric_units" in codes
+    assert compute_gradients(make_model(), raw_rows(), LABELS)["findings"] == []
 
 
 def test_delta_rows_carry_the_one_over_n_factor() -> None:

@@ -292,14 +292,34 @@ async def test_gradients_equal_the_engine_and_full_arrays_have_weight_shapes(
     expected = compute_gradients(classifier["engine"], X, y, full=True)
     assert result["loss"] == pytest.approx(expected["loss"])
     for got, want in zip(result["layers"], expected["layers"], strict=True):
-        assert got["grad_norm_w"] == pytest.approx(want["grad_norm_w"])
+        for key in ("grad_norm_w", "weight_norm", "activation_mean", "activation_std"):
+            assert got[key] == pytest.approx(want[key]), key
+        for key in ("activation", "saturated_fraction", "dead_fraction", "duplicate_fraction"):
+            assert got[key] == want[key], key
         np.testing.assert_allclose(got["dW"], want["dW"], rtol=1e-6, atol=1e-9)
+    assert result["findings"] == expected["findings"]
     assert np.array(result["layers"][0]["dW"]).shape == (5, 4)
     assert np.array(result["layers"][0]["delta"]).shape == (6, 5)
     brief = (
         await api.post(f"/v1/models/{classifier['id']}/gradients", json=body | {"full": False})
     ).json()
     assert brief["layers"][0]["dW"] is None
+
+
+async def test_gradients_report_what_the_rows_show(api: httpx.AsyncClient, app: FastAPI) -> None:
+    X, y = blobs(n_per_class=10)
+    dataset = await create_dataset(api, n_per_class=10)
+    zeroed = build_engine_model(CLASSIFIER, X, "classification")
+    for layer in zeroed.network.params:  # every hidden unit the same (exercise 4-8)
+        for array in layer.values():
+            array[...] = 0.0
+    model_id = publish(app, dataset, zeroed, CLASSIFIER)
+    labels = sorted(IRIS_LABELS)
+    body = {"inputs": X[:8].tolist(), "targets": [labels[i] for i in y[:8]]}
+    result = (await api.post(f"/v1/models/{model_id}/gradients", json=body)).json()
+    assert result["layers"][0]["duplicate_fraction"] == pytest.approx(0.8)  # 1 of 5 distinct
+    symmetric = [f for f in result["findings"] if f["code"] == "symmetric_units"]
+    assert symmetric and symmetric[0]["layer"] == 1 and symmetric[0]["message"]
 
 
 async def test_regression_model_predicts_values_and_evaluates_mse(
