@@ -108,7 +108,10 @@ def _gradient_flow(layers: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = []
     top = layers[-1]["grad_norm_w"]
     if top is not None and math.isfinite(top) and top > 0.0:
-        ratios = [(row["layer"], row["grad_norm_w"] / top) for row in layers[:-1]]
+        # A norm reported as None overflowed the dtype (diagnostics turn inf into None): as large
+        # as a gradient gets, relative to a finite last layer.
+        ratios = [(row["layer"], math.inf if row["grad_norm_w"] is None
+                   else row["grad_norm_w"] / top) for row in layers[:-1]]
         vanishing = [(layer, r) for layer, r in ratios if r < VANISHING_RATIO]
         if vanishing:
             highest = max(layer for layer, _ in vanishing)
@@ -121,11 +124,12 @@ def _gradient_flow(layers: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         exploding = [(layer, r) for layer, r in ratios if r > EXPLODING_RATIO]
         if exploding:
             layer, ratio = max(exploding, key=lambda item: item[1])
+            size = ("too large for the weights' dtype" if math.isinf(ratio)
+                    else f"{ratio:.0e} times the last layer's")
             result.append(_finding(
                 "exploding_gradient", "warning", layer,
                 f"gradients grow towards the input: the gradient norm of layer {layer} is "
-                f"{ratio:.0e} times the last layer's; use Xavier or He initialisation, a lower "
-                "learning rate, or fewer layers",
+                f"{size}; use Xavier or He initialisation, a lower learning rate, or fewer layers",
             ))
     for row in layers:
         ratio = row.get("update_ratio")

@@ -111,7 +111,8 @@ class MeanSquaredError(Loss):
     def value_and_delta(self, z: Array, a: Array, y: Array, delta: Array) -> float:
         n_samples = int(a.shape[0])
         np.subtract(a, y.reshape(a.shape), out=delta, dtype=a.dtype)
-        squared_sum = float(np.vdot(delta, delta))
+        residual = delta.astype(np.float64, copy=False)  # float32 sums of squares overflow
+        squared_sum = float(np.vdot(residual, residual))
         delta *= a.dtype.type(1.0 / n_samples)
         return 0.5 * squared_sum / n_samples
 

@@ -6,6 +6,7 @@ the stored standardisation in the network's dtype (as training did) and run the 
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any, Literal
 
@@ -68,7 +69,7 @@ class Model:
                 f"expected rows of {self.n_features} features, got an array of shape {X.shape}"
             )
         if not np.all(np.isfinite(X)):
-            raise DataError("inputs contain NaN or infinity; every feature must be a finite number")
+            raise _not_finite("inputs", "feature", X_raw, X)
         if self.standardizer is not None:
             self.standardizer.transform(X, out=X)
         return X
@@ -151,7 +152,22 @@ def _target_values(y: Array, n_rows: int, n_targets: int, dtype: np.dtype[Any]) 
         raise DataError(f"expected targets of shape ({n_rows}, {n_targets}), got {y.shape}")
     if y.dtype.kind not in "iuf":
         raise DataError(f"regression targets must be numbers, not {y.dtype}")
-    y = y.astype(dtype)
+    with np.errstate(over="ignore"):  # values beyond the dtype become inf, refused below
+        raw, y = y, y.astype(dtype)
     if not np.all(np.isfinite(y)):
-        raise DataError("targets contain NaN or infinity")
+        raise _not_finite("targets", "target", raw, y)
     return y
+
+
+def _not_finite(what: str, column_name: str, raw: Any, converted: Array) -> DataError:
+    """Where the first value that is not finite in `converted` (2-D) sits, and why: NaN or
+    infinity, or a finite number beyond the range of the model's dtype (1e300 in float32)."""
+    row, column = (int(i) for i in np.argwhere(~np.isfinite(converted))[0])
+    with np.errstate(over="ignore"):
+        value = float(np.asarray(raw, dtype=np.float64).reshape(converted.shape)[row, column])
+    where = f"{what} row {row + 1}, {column_name} {column + 1}"
+    if math.isfinite(value):
+        limit = float(np.finfo(converted.dtype).max)
+        return DataError(f"{where} is {value:g}, beyond this model's {converted.dtype} range "
+                         f"(±{limit:.3g}); rescale the data")
+    return DataError(f"{where} is NaN or infinity; every value must be a finite number")

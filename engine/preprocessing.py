@@ -38,9 +38,15 @@ class Standardizer:
 
     @classmethod
     def from_moments(cls, moments: FeatureMoments, dtype: Any) -> Standardizer:
-        """mean and scale = std in `dtype`; scale = 1 where std = 0 (centred, not divided by 0)."""
-        scale = np.where(moments.std > 0.0, moments.std, 1.0)
-        return cls(moments.mean.astype(dtype), scale.astype(dtype))
+        """mean and scale = std in `dtype`; scale = 1 for a constant feature (centred, not divided).
+
+        Constant means minimum = maximum: the float64 std of a constant column is often not 0 but
+        ~1e-17 (its mean is off by an ulp), and dividing by it would blow 0.2 up to 7e15. A std
+        that rounds to 0 in `dtype` (float32 below ~1e-45) is kept at 1 likewise.
+        """
+        scale = moments.std.astype(dtype)
+        scale[(moments.maximum == moments.minimum) | ~(scale > 0)] = 1
+        return cls(moments.mean.astype(dtype), scale)
 
     @property
     def n_features(self) -> int:

@@ -31,6 +31,7 @@ __all__ = [
     "EarlyStoppingSpec",
     "ExponentialSchedule",
     "LayerSpec",
+    "MAX_EPOCHS",
     "MaxoutLayer",
     "MomentumSpec",
     "NesterovSpec",
@@ -46,6 +47,9 @@ __all__ = [
     "parameter_count",
     "resolve_loss",
 ]
+
+
+MAX_EPOCHS = 1_000_000
 
 
 class _Closed(BaseModel):
@@ -353,7 +357,7 @@ class TrainingSpec(_Closed):
     )
     optimizer: OptimizerSpec = SGDSpec()
     batch_size: int = Field(32, ge=1, le=1_000_000)
-    epochs: int = Field(10, ge=1, le=1_000_000)
+    epochs: int = Field(10, ge=1, le=MAX_EPOCHS)
     l2: float = Field(0.0, ge=0.0, le=1e3, description="λ in ½λ‖W‖²_F; biases are not penalised.")
     early_stopping: EarlyStoppingSpec | None = None
     standardize: bool = Field(True, description="Store x′ = (x − mean) / scale with the model.")

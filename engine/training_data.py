@@ -42,8 +42,8 @@ def _as_inputs(X: Any, dtype: np.dtype[Any], what: str) -> Array:
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise DataError(f"{what} must be a non-empty 2-D array (n_samples, n_features); "
                         f"got shape {X.shape}")
-    if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_):
-        raise DataError(f"{what} must be numeric, not {X.dtype}")
+    if X.dtype.kind not in "biuf":  # complex would lose its imaginary part without a word
+        raise DataError(f"{what} must hold real numbers, not {X.dtype}")
     X = np.ascontiguousarray(X, dtype=dtype)  # a copy only when the dtype differs
     assert isinstance(X, np.ndarray)
     for start in range(0, X.shape[0], STATS_CHUNK_ROWS):
@@ -54,6 +54,8 @@ def _as_inputs(X: Any, dtype: np.dtype[Any], what: str) -> Array:
 
 def _as_targets(y: Any, n_rows: int, task: Task, dtype: np.dtype[Any], what: str) -> Array:
     y = np.asarray(y)
+    if y.ndim == 0:
+        raise DataError(f"{what} must have one target per row of the inputs, not a scalar")
     if y.shape[0] != n_rows:
         raise DataError(f"{what} has {y.shape[0]} rows but the inputs have {n_rows}")
     if task == "classification":
@@ -64,7 +66,7 @@ def _as_targets(y: Any, n_rows: int, task: Task, dtype: np.dtype[Any], what: str
         return np.ascontiguousarray(y, dtype=np.int64)
     if y.ndim == 1:
         y = y.reshape(-1, 1)
-    if y.ndim != 2 or not np.issubdtype(y.dtype, np.number):
+    if y.ndim != 2 or y.dtype.kind not in "iuf":
         raise DataError(f"{what} must be numeric of shape (n_samples,) or (n_samples, n_targets)")
     values: Array = np.ascontiguousarray(y, dtype=dtype)
     if not np.isfinite(values).all():

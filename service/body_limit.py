@@ -62,7 +62,8 @@ class BodyLimit:
         upload = self._is_upload(scope, headers)
         limit = self.upload_bytes if upload else self.default_bytes
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit and router_serves(self.router, scope):
+        if (declared.isascii() and declared.isdigit() and int(declared) > limit
+                and router_serves(self.router, scope)):
             await _too_large(scope, receive, send, limit)
             return
         chunked_json = not declared and not upload and scope["method"] in BODY_METHODS

@@ -199,9 +199,14 @@ def _from_arrays(
 ) -> ParsedDataset:
     if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
         raise DatasetError(f"X must be a 2-D array (n_samples, n_features), got shape {X.shape}")
-    if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
-        raise DatasetError(f"y must have one row per row of X ({X.shape[0]}), got shape {y.shape}")
+    if y.ndim not in (1, 2) or y.shape[0] != X.shape[0] or (y.ndim == 2 and y.shape[1] < 1):
+        raise DatasetError(
+            f"y must have one row per row of X ({X.shape[0]}) and at least one target, "
+            f"got shape {y.shape}"
+        )
     check_extent(X.shape[0], X.shape[1], limits)
+    if y.ndim == 2:  # the same bound as a JSON "y" matrix
+        check_extent(y.shape[0], y.shape[1], limits)
     X = np.asarray(X, dtype=np.float64)
     check_finite_features(X)
     encoded = encode_numbers(y, task=task, column=None, max_classes=limits.max_width)

@@ -150,7 +150,9 @@ def store_dataset_upload(
 ) -> Dataset:
     """Store the arrays (once per hash) and a dataset row; replay an earlier Idempotency-Key."""
     arrays, sha256 = canonical_bytes(upload.parsed)
-    key, request_sha256 = idempotency_key, fingerprint({"name": upload.name, "sha256": sha256})
+    meta = _metadata(upload.parsed)  # names and task too: the same arrays under other names differ
+    key = idempotency_key
+    request_sha256 = fingerprint({"name": upload.name, "sha256": sha256, "meta": meta})
     try:
         with database.write() as session:
             replayed = replayed_resource_id(
@@ -159,8 +161,7 @@ def store_dataset_upload(
             if replayed is not None:
                 return _replayed_dataset(session, owner=owner, dataset_id=replayed)
             dataset = crud.store_dataset(
-                session, owner=owner, name=upload.name, arrays=arrays, sha256=sha256,
-                meta=_metadata(upload.parsed),
+                session, owner=owner, name=upload.name, arrays=arrays, sha256=sha256, meta=meta,
             )  # fmt: skip
             if key is not None:
                 crud.save_idempotency_record(

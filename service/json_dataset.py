@@ -78,7 +78,7 @@ def _json_matrix(rows: Any, name: str, limits: Settings) -> np.ndarray:
 
 def _json_number(value: Any, *, loc: list[Any]) -> float:
     """One JSON number as float64; bools, strings and nulls are refused, so is 1e400-as-int."""
-    row, column = loc[1] + 1, (f"x{loc[2] + 1}" if len(loc) > 2 else None)
+    row, column = loc[1] + 1, (f"{loc[0].lower()}{loc[2] + 1}" if len(loc) > 2 else None)
     if type(value) not in (int, float):
         raise cell_error(
             f"{json.dumps(value)[:40]} is not a number", row=row, column=column, loc=loc

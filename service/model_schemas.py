@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr, model_validator
 
 from service.schemas import ClosedBody, Label, MetricsRow, ResourceId, Task, Timestamp
 
@@ -25,8 +25,9 @@ __all__ = [
     "WeightsJson",
 ]
 
-Inputs = list[list[float]]
-Targets = list[Label] | list[list[float]]
+# Strict: "1e2" and true are not numbers here, as in dataset uploads (ints are still floats).
+Inputs = list[list[StrictFloat]]
+Targets = list[StrictStr | StrictInt | StrictFloat] | list[list[StrictFloat]]
 INPUTS_DOC = "Rows of raw features (n_samples, n_features); the model's preprocessing is applied."
 TARGETS_DOC = (
     "Class labels as in the dataset, or target values (rows of values for several targets)."

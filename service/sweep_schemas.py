@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from service.schemas import ClosedBody, JobCreate, JobStatus, MetricsRow, Timestamp
 
@@ -38,6 +39,25 @@ class SweepCreate(ClosedBody):
         description="Override objects (dotted path → value); one job each.",
         examples=[POINTS_EXAMPLE],
     )
+
+    @field_validator("grid", "points")
+    @classmethod
+    def _finite_numbers_only(cls, value: Any) -> Any:
+        """Values are free-form JSON until each point is validated as a job, but NaN and Infinity
+        (which Python's JSON parser accepts) must not reach the database or another point's key."""
+        if _has_non_finite(value):
+            raise ValueError("NaN and Infinity are not numbers here; use finite values")
+        return value
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(item) for item in value)
+    return False
 
 
 class SweepJobOut(BaseModel):

@@ -152,7 +152,7 @@ def _child(node: Any, part: str, *, path: str, loc: Loc) -> Any:
 
 
 def _index(node: list[Any], part: str, *, path: str, loc: Loc) -> int:
-    if not part.isdigit() or int(part) >= len(node):
+    if not (part.isascii() and part.isdigit()) or int(part) >= len(node):
         msg = f"{part!r} is not an index of a list of {len(node)} items"
         raise _error(f"cannot set {path!r}: {msg}", loc, msg)
     return int(part)

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Header
 from sqlalchemy import select
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from engine.spec import MAX_EPOCHS
 from service import crud
 from service.db import Database
 from service.deps import DatabaseDep, JobDep
@@ -92,8 +93,11 @@ async def _job_events(database: Database, job_id: str, after_epoch: int) -> Asyn
 
 
 def _last_epoch_seen(last_event_id: str | None) -> int:
-    if last_event_id is not None and last_event_id.isdigit():
-        return int(last_event_id)
+    """The epoch a reconnecting client saw last; 0 when the header is absent or not a plain
+    decimal (str.isdigit alone accepts "²", which int() refuses). No job has more epochs than a
+    spec allows, so a larger id (even beyond SQLite's 64-bit integers) means "seen them all"."""
+    if last_event_id is not None and last_event_id.isascii() and last_event_id.isdigit():
+        return min(int(last_event_id), MAX_EPOCHS)
     return 0
 
 

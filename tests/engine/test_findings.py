@@ -15,6 +15,8 @@ from engine.findings import (
     input_statistics,
     layer_findings,
 )
+from engine.spec import TrainingSpec
+from engine.training import train
 
 
 def _layer(layer: int, grad_norm_w: float, **extra: Any) -> dict[str, Any]:
@@ -59,6 +61,29 @@ def test_exploding_gradient_from_growth_towards_the_input() -> None:
     layers = [_layer(1, 1e5), _layer(2, 10.0), _layer(3, 1.0)]
     (found,) = layer_findings(layers)
     assert (found["code"], found["layer"]) == ("exploding_gradient", 1)
+
+
+def test_a_gradient_norm_that_overflowed_is_exploding_not_a_crash() -> None:
+    layers = [_layer(1, 1.0), _layer(2, 1.0), _layer(3, 1.0)]
+    layers[0]["grad_norm_w"] = None  # diagnostics report an overflowed (inf) norm as None
+    (found,) = layer_findings(layers)
+    assert (found["code"], found["layer"]) == ("exploding_gradient", 1)
+    assert "too large for the weights' dtype" in found["message"]
+
+
+def test_training_reports_a_float32_gradient_norm_overflow_as_a_finding() -> None:
+    rng = np.random.default_rng(0)  # finite gradients whose float32 sum of squares overflows
+    X = (rng.uniform(0.5, 1.0, size=(64, 1000)) * 5e18).astype(np.float32)
+    y = rng.integers(0, 2, size=64)
+    spec = TrainingSpec.model_validate({
+        "network": {"layers": [{"units": 8, "activation": "relu"},
+                               {"units": 2, "activation": "softmax"}]},
+        "optimizer": {"name": "sgd", "learning_rate": 1e-30}, "batch_size": 64, "epochs": 1,
+        "standardize": False, "seed": 0,
+    })
+    result = train(spec, X, y, task="classification")
+    assert result.history[0]["epoch"] == 1
+    assert "exploding_gradient" in [finding["code"] for finding in result.findings]
 
 
 def test_exploding_gradient_from_a_step_larger_than_the_weights() -> None:
@@ -147,9 +172,6 @@ def test_every_code_is_listed() -> None:
 def _train(
     layers: list[dict[str, Any]], X: np.ndarray, y: np.ndarray, init: str = "auto", **spec: Any
 ) -> Any:
-    from engine.spec import TrainingSpec
-    from engine.training import train
-
     body = {"network": {"layers": layers, "init": init},
             "optimizer": {"name": "sgd", "learning_rate": 0.1},
             "batch_size": 32, "epochs": 2, "seed": 0, **spec}

@@ -72,6 +72,14 @@ def test_mse_is_half_the_squared_error_averaged_over_rows() -> None:
     np.testing.assert_allclose(delta, (a - y) / 2)
 
 
+def test_float32_mse_of_large_but_finite_errors_stays_finite() -> None:
+    a = np.zeros((4, 1), dtype=np.float32)
+    y = np.full((4, 1), 1e19, dtype=np.float32)  # Σ (1e19)² = 4e38: beyond float32
+    value, _, delta = value_and_delta(MeanSquaredError(), a, y)
+    assert value == pytest.approx(0.5 * 1e38, rel=1e-6)
+    assert delta.dtype == np.float32 and np.isfinite(delta).all()
+
+
 @pytest.mark.parametrize(
     ("loss", "y"),
     [

@@ -14,6 +14,7 @@ import pytest
 
 import engine.network as network_module
 from engine.activations import ACTIVATIONS
+from engine.batching import feature_moments
 from engine.errors import DataError, SerializationError
 from engine.model import Model
 from engine.network import Network
@@ -220,12 +221,21 @@ def test_predict_rejects_wrong_width_and_non_finite_inputs() -> None:
     model = make_model({"name": "tanh"}, "float32")
     with pytest.raises(DataError, match="3 features"):
         model.predict(np.zeros((2, 4)))
-    with pytest.raises(DataError, match="finite"):
+    with pytest.raises(DataError, match="row 1, feature 2 is NaN or infinity"):
         model.predict([[1.0, np.nan, 0.0]])
-    with pytest.raises(DataError, match="finite"):
-        model.predict([[1e300, 0.0, 0.0]])  # beyond float32
+    with pytest.raises(DataError, match=r"row 2, feature 1 is 1e\+300, beyond this model's"):
+        model.predict([[0.0, 0.0, 0.0], [1e300, 0.0, 0.0]])  # finite, but not in float32
     with pytest.raises(DataError, match="numbers"):
         model.predict([["a", "b", "c"]])
+
+
+def test_evaluate_names_the_target_that_is_not_finite() -> None:
+    model = make_model({"name": "tanh"}, "float32", output="identity")  # two regression targets
+    X = np.zeros((2, N_INPUTS))
+    with pytest.raises(DataError, match=r"targets row 2, target 2 is 1e\+300, beyond"):
+        model.evaluate(X, np.array([[0.0, 0.0], [0.0, 1e300]]))
+    with pytest.raises(DataError, match="targets row 1, target 1 is NaN or infinity"):
+        model.evaluate(X, np.array([[np.inf, 0.0], [0.0, 0.0]]))
 
 
 def test_predictions_standardize_raw_inputs_first() -> None:
@@ -265,6 +275,19 @@ def test_standardizer_fit_uses_population_std_and_leaves_constant_columns_unscal
         standardizer.transform(np.zeros((2, 2)))
     with pytest.raises(DataError):
         Standardizer(np.zeros(2), np.array([1.0, 0.0]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_constant_column_is_left_unscaled_even_when_its_std_is_not_exactly_zero(
+    dtype: str,
+) -> None:
+    X = np.column_stack([np.arange(10.0), np.full(10, 0.1), np.r_[np.zeros(9), 1e-45]])
+    assert feature_moments(X).std[1] > 0  # 1.4e-17: the float64 mean of ten 0.1s is an ulp off
+    standardizer = Standardizer.fit(X, dtype=dtype)
+    assert standardizer.scale[1] == 1.0  # not ~1e-17, which would turn 0.2 into 7e15
+    assert standardizer.scale[2] == (1.0 if dtype == "float32" else X[:, 2].std())  # 0 in float32
+    transformed = standardizer.transform(np.array([[0.0, 0.2, 0.0]], dtype=dtype))
+    assert abs(transformed[0, 1] - 0.1) < 1e-6
 
 
 def test_float64_standardizer_on_float32_network_round_trips_in_float32() -> None:

@@ -415,6 +415,21 @@ def test_mismatched_lengths_are_rejected() -> None:
         train(_spec(), X, y[:-1], task="classification")
 
 
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_a_scalar_target_is_a_data_error(task: str) -> None:
+    X, _ = _blobs()
+    with pytest.raises(DataError, match="not a scalar"):
+        train(_spec(), X, np.array(3), task=task)  # type: ignore[arg-type]
+
+
+def test_complex_inputs_are_refused_not_silently_made_real() -> None:
+    X, y = _blobs()
+    with pytest.raises(DataError, match="real numbers, not complex128"):
+        train(_spec(), X + 5j, y, task="classification")
+    with pytest.raises(DataError, match="numeric"):
+        train(_spec(network={"layers": [{"units": 1}]}), X, y + 1j, task="regression")
+
+
 def test_training_never_copies_the_dataset() -> None:
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40_000, 100), dtype=np.float32)  # 16 MB

@@ -272,6 +272,8 @@ HOSTILE_NPZ = {
     "X one-dimensional": lambda: npz_bytes(X=np.ones(4), y=np.arange(4) % 2),
     "non-finite X": lambda: npz_bytes(X=np.array([[1.0], [np.inf], [0], [1]]), y=np.arange(4) % 2),
     "single class": lambda: npz_bytes(X=np.ones((4, 2)), y=np.zeros(4, dtype=np.int64)),
+    "y with no columns": lambda: npz_bytes(X=np.ones((4, 2)), y=np.ones((4, 0))),
+    "y wider than a JSON y may be": lambda: npz_bytes(X=np.ones((4, 2)), y=np.ones((4, 7))),
 }  # fmt: skip
 
 
@@ -306,6 +308,8 @@ HOSTILE_NPZ_REASONS = {
     "X one-dimensional": "2-D",
     "non-finite X": "not a finite number",
     "single class": "single class",
+    "y with no columns": "at least one target",
+    "y wider than a JSON y may be": "7 columns; at most 6",
 }
 
 

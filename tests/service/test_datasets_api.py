@@ -206,6 +206,18 @@ async def test_upload_idempotency_key_replays_the_first_dataset(api: httpx.Async
     assert (await api.get("/v1/datasets")).json()["total"] == 1
 
 
+async def test_the_same_numbers_under_other_names_are_not_a_replay(api: httpx.AsyncClient) -> None:
+    body = {"X": [[1, 2], [3, 4], [5, 6]], "y": [0, 1, 0], "feature_names": ["a", "b"]}
+    headers = {"Idempotency-Key": "named"}
+    first = await api.post("/v1/datasets", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    renamed = await api.post("/v1/datasets", json=body | {"feature_names": ["c", "d"]},
+                             headers=headers)
+    assert_problem(renamed, 422, "Idempotency-Key")
+    fresh = await api.post("/v1/datasets", json=body | {"feature_names": ["c", "d"]})
+    assert fresh.json()["feature_names"] == ["c", "d"]
+
+
 async def test_upload_idempotency_key_of_a_deleted_dataset_is_409_not_a_dangling_201(
     api: httpx.AsyncClient,
 ) -> None:

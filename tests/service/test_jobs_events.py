@@ -147,6 +147,33 @@ async def test_a_finished_job_streams_its_history_and_one_status(running):
     assert resumed[-1][1]["status"] == "succeeded"
 
 
+@pytest.mark.parametrize(("last_event_id", "epochs_sent"), [
+    (b"abc", [1, 2, 3]),            # not a number: from the start
+    (b"\xb2", [1, 2, 3]),           # latin-1 "²": str.isdigit() says yes, int() says no
+    (b"9223372036854775808", []),   # beyond SQLite's integers: everything was seen
+])  # fmt: skip
+async def test_a_last_event_id_that_is_no_epoch_never_breaks_the_stream(
+    running, last_event_id: bytes, epochs_sent: list[int]
+):
+    supervisor = _Supervisor(running.state.database)
+    async with client(running, key="key-a") as http:
+        dataset = await create_dataset(http)
+        job_id = (await http.post("/v1/jobs", json=job_body(dataset["id"]))).json()["id"]
+        supervisor.claim()
+        for epoch in (1, 2, 3):
+            supervisor.epoch(job_id, epoch)
+        supervisor.succeed(job_id)
+        response = await http.get(f"/v1/jobs/{job_id}/events",
+                                  headers={"Last-Event-ID": last_event_id})
+    assert response.status_code == 200
+    stream = _parse(response.text)
+    assert [d["epoch"] for n, d in stream if n == "epoch"] == epochs_sent
+    assert stream[-1][0] == "status" and stream[-1][1]["status"] == "succeeded"
+    async with client(running, key="key-a") as http:  # longer than any epoch number: refused
+        too_long = await http.get(f"/v1/jobs/{job_id}/events", headers={"Last-Event-ID": "1" * 40})
+    assert too_long.status_code == 422 and "last-event-id" in too_long.text.lower()
+
+
 async def test_a_cancelled_queued_job_streams_its_terminal_status(running):
     async with client(running, key="key-a") as http:
         dataset = await create_dataset(http)

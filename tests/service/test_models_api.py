@@ -163,10 +163,13 @@ async def test_predict_rejects_wrong_width_naming_expected_and_given(
         '{"inputs": [["a", 1, 2, 3]]}',
         '{"inputs": [[1, 2, 3, 4]], "extra": 1}',
         '{"inputs": [[1, [2], 3, 4]]}',
+        '{"inputs": [["1e2", 1, 2, 3]]}',
+        '{"inputs": [[true, 1, 2, 3]]}',
         "not json",
         "{}",
     ],
-    ids=["nan", "overflow", "empty", "string", "extra-key", "nested-cell", "not-json", "missing"],
+    ids=["nan", "overflow", "empty", "string", "extra-key", "nested-cell", "numeric-string",
+         "bool", "not-json", "missing"],
 )
 async def test_predict_rejects_bad_bodies_with_422(
     api: httpx.AsyncClient, classifier: dict[str, Any], body: str
@@ -233,6 +236,7 @@ async def test_evaluate_rejects_unknown_labels_and_mixed_sources(
         await api.post(path, json={"inputs": rows, "targets": ["setosa", "rose"]}), 422, "rose"
     )
     assert_problem(await api.post(path, json={"inputs": rows, "targets": ["setosa"]}), 422)
+    assert_problem(await api.post(path, json={"inputs": rows, "targets": [True, False]}), 422)
     both = {"dataset_id": classifier["dataset"]["id"], "inputs": rows, "targets": ["setosa"] * 2}
     assert_problem(await api.post(path, json=both), 422)
     assert_problem(await api.post(path, json={"dataset_id": "missing"}), 404, "missing")

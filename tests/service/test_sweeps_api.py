@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,12 @@ async def test_sweep_on_an_unknown_dataset_is_404(api: httpx.AsyncClient) -> Non
         (True, {"points": [{"network.layers.9.units": 3}]}),  # no such layer
         (True, {"points": [{"optimizer..name": "adam"}]}),
         (True, {"grid": {"seed": [1]}, "extra": True}),
+        # NaN/Infinity must not reach the database, even where a later key hides them
+        (True, {"grid": {"optimizer.momentum": [float("inf"), float("nan")],
+                         "optimizer": [{"name": "adam"}]}}),
+        (True, {"points": [{"l2": float("nan")}]}),
+        (True, {"grid": {"network.layers.\u00b2.units": [8]}}),  # "²": isdigit(), not an int
+        (True, {"grid": {"network.layers.\u0663.units": [8]}}),  # Arabic-Indic 3: not ASCII
     ],
 )
 async def test_malformed_sweeps_are_422_and_create_nothing(
@@ -160,7 +167,10 @@ async def test_malformed_sweeps_are_422_and_create_nothing(
 ) -> None:
     dataset = await create_dataset(api)
     body = {"base": job_body(dataset["id"]), **rest} if with_base else rest
-    assert_problem(await api.post("/v1/sweeps", json=body), 422)
+    text = json.dumps(body)  # allow_nan: the literal NaN / Infinity that Python's parser accepts
+    response = await api.post("/v1/sweeps", content=text,
+                              headers={"content-type": "application/json"})
+    assert_problem(response, 422)
     assert job_count(app.state.database) == 0
 
 
