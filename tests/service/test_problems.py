@@ -133,6 +133,29 @@ async def test_the_body_limit_answers_with_the_413_title_and_type(tmp_path: Path
     assert problem["type"].endswith(":" + PayloadTooLarge.slug)
 
 
+async def test_a_content_length_that_is_no_ascii_number_is_no_500(tmp_path: Path) -> None:
+    """Raw ASGI (an HTTP client would refuse to send it): "²" passes str.isdigit, not int()."""
+    app = create_app(make_settings(tmp_path))
+    body = b'{"padding": 1}'
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/v1/jobs", "raw_path": b"/v1/jobs", "query_string": b"",
+             "root_path": "", "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000),
+             "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+                         (b"content-length", b"\xb2")]}
+    async with running_app(app):
+        await app(scope, receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    assert 400 <= status < 500, sent
+
+
 async def test_a_bad_json_dataset_envelope_is_located_like_any_validation_error(
     api: httpx.AsyncClient,
 ) -> None:
