@@ -9,6 +9,7 @@ holds its `bit_generator.state`; initialisation and split are recomputed from th
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -257,9 +258,16 @@ class _Session:
         )
 
     def run_identity(self) -> dict[str, Any]:
-        """What must match for a checkpoint to continue this run: spec, task and data shape."""
+        """What must match for a checkpoint to continue this run: spec, task, data shape, and a
+        digest of the training rows' per-feature moments (other data of the same shape differs
+        there, standardised or not; the moments are computed with the data anyway)."""
+        moments = self.data.moments
+        digest = hashlib.sha256()
+        for array in (moments.mean, moments.std, moments.minimum, moments.maximum):
+            digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
         return {"spec": self.spec.model_dump(mode="json", exclude={"seed"}), "task": self.task,
-                "n_features": int(self.data.X.shape[1]), "n_train": int(self.data.train_rows.size)}
+                "n_features": int(self.data.X.shape[1]), "n_train": int(self.data.train_rows.size),
+                "data": digest.hexdigest()}
 
     def result(self, stop_reason: StopReason, error: str | None,
                metadata: dict[str, Any]) -> TrainResult:

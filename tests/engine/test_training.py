@@ -218,6 +218,22 @@ def test_resume_with_a_different_spec_is_refused() -> None:
               resume_from=reports[0].checkpoint)
 
 
+def test_resume_on_other_data_of_the_same_shape_is_refused() -> None:
+    X, y = _blobs()
+    spec = _spec(epochs=3, standardize=False)  # no standardizer to compare: the digest decides
+    reports: list[EpochReport] = []
+    whole = train(spec, X, y, task="classification", on_epoch=_collect(reports))
+    checkpoint = reports[0].checkpoint
+    assert checkpoint is not None
+    with pytest.raises(SerializationError, match="different run"):
+        train(spec, X[::-1] * 1.5, y, task="classification", resume_from=checkpoint)
+    # a checkpoint written before runs kept the digest still resumes (jobs in flight on upgrade)
+    older = Checkpoint.from_bytes(checkpoint)
+    del older.state["run"]["data"]
+    resumed = train(spec, X, y, task="classification", resume_from=older.to_bytes())
+    assert _same_weights(_weights(resumed), _weights(whole))
+
+
 def test_checkpoints_follow_checkpoint_every() -> None:
     X, y = _blobs()
     reports: list[EpochReport] = []
