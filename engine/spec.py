@@ -42,6 +42,7 @@ __all__ = [
     "ScheduleSpec",
     "StepSchedule",
     "TrainingSpec",
+    "buffer_values_per_row",
     "check_against_data",
     "layer_shapes",
     "parameter_count",
@@ -398,6 +399,19 @@ def parameter_count(network: NetworkSpec, n_inputs: int) -> int:
             for dim in shape:
                 size *= dim
             total += size
+    return total
+
+
+def buffer_values_per_row(network: NetworkSpec) -> int:
+    """How many numbers a network's per-batch buffers hold for each row of a batch (engine.layers
+    `allocate`): z, a, δ and a scratch array per dense unit; a, δ and the winning piece's index per
+    maxout unit plus its K pieces' values and deltas. Known before any allocation, like P."""
+    total = 0
+    for layer in network.layers:
+        if isinstance(layer, MaxoutLayer):
+            total += 3 * layer.units + 2 * layer.units * layer.pieces
+        else:
+            total += 4 * layer.units + 1  # and one of the ones-vector for the bias gradient
     return total
 
 

@@ -12,11 +12,19 @@ import math
 import secrets
 from typing import Any
 
+import numpy as np
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.errors import SpecError
-from engine.spec import check_against_data, parameter_count, resolve_loss
+from engine.network import EVALUATION_CHUNK_ROWS
+from engine.spec import (
+    MaxoutLayer,
+    buffer_values_per_row,
+    check_against_data,
+    parameter_count,
+    resolve_loss,
+)
 from service import crud
 from service.db import Database
 from service.idempotency import fingerprint, replayed_resource_id
@@ -86,7 +94,8 @@ def create_checked_job(session: Session, settings: Settings, *, owner: str, body
         validation_dataset = _owned_dataset(
             session, owner, body.validation.dataset_id, loc=["body", "validation", "dataset_id"]
         )
-    check_spec_limits(body, n_features=dataset.n_features, settings=settings)
+    check_spec_limits(body, n_features=dataset.n_features, n_samples=dataset.n_samples,
+                      settings=settings)
     _check_fits_data(body, dataset, validation_dataset)
     _admit(session, settings, owner=owner)
     return crud.create_job(
@@ -110,8 +119,11 @@ def _owned_dataset(session: Session, owner: str, dataset_id: str, *, loc: list[s
     return dataset
 
 
-def _budgets(body: JobCreate, n_features: int, settings: Settings) -> list[Budget]:
+def _budgets(body: JobCreate, n_features: int, n_samples: int, settings: Settings) -> list[Budget]:
     layers = body.network.layers
+    # A worker holds buffers for a training batch and for an evaluation chunk at once.
+    rows = min(body.batch_size, n_samples) + min(EVALUATION_CHUNK_ROWS, n_samples)
+    batch_bytes = rows * buffer_values_per_row(body.network) * np.dtype(body.dtype).itemsize
     budgets: list[Budget] = [
         (["network", "layers"], "the number of layers", len(layers), settings.max_layers,
          "FEEDFORWARD_MAX_LAYERS"),
@@ -121,20 +133,25 @@ def _budgets(body: JobCreate, n_features: int, settings: Settings) -> list[Budge
         (["epochs"], "epochs", body.epochs, settings.max_epochs, "FEEDFORWARD_MAX_EPOCHS"),
         (["batch_size"], "batch_size", body.batch_size, settings.max_batch_size,
          "FEEDFORWARD_MAX_BATCH_SIZE"),
+        (["batch_size"], f"the bytes of one batch's buffers ({rows} rows)", batch_bytes,
+         settings.max_batch_bytes, "FEEDFORWARD_MAX_BATCH_BYTES"),
     ]  # fmt: skip
-    budgets += [
-        (["network", "layers", index, "units"], f"the width of layer {index + 1}", layer.units,
-         settings.max_width, "FEEDFORWARD_MAX_WIDTH")
-        for index, layer in enumerate(layers)
-    ]  # fmt: skip
+    for index, layer in enumerate(layers):  # a maxout unit is K pieces wide
+        pieces = layer.pieces if isinstance(layer, MaxoutLayer) else 1
+        what = f"the width of layer {index + 1}" + (f" ({layer.units} units × {pieces} pieces)"
+                                                    if pieces > 1 else "")
+        budgets.append((["network", "layers", index, "units"], what, layer.units * pieces,
+                        settings.max_width, "FEEDFORWARD_MAX_WIDTH"))
     return budgets
 
 
-def check_spec_limits(body: JobCreate, *, n_features: int, settings: Settings) -> None:
+def check_spec_limits(
+    body: JobCreate, *, n_features: int, n_samples: int, settings: Settings
+) -> None:
     """422 naming the count and the limit for every budget the spec exceeds (L6, L7)."""
     errors = [
         field_error(["body", *loc], f"{what} is {value}; the limit is {limit} ({setting})")
-        for loc, what, value, limit, setting in _budgets(body, n_features, settings)
+        for loc, what, value, limit, setting in _budgets(body, n_features, n_samples, settings)
         if value > limit
     ]
     if errors:

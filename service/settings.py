@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     max_width: int = Field(8192, ge=1)
     max_epochs: int = Field(10_000, ge=1)
     max_batch_size: int = Field(65_536, ge=1)
+    max_batch_bytes: int = Field(
+        1024 * MiB, ge=1,
+        description="Per-batch buffers of a job (a training batch and an evaluation chunk).")
     max_predict_rows: int = Field(10_000, ge=1)
     max_queued_jobs_per_owner: int = Field(100, ge=1)
 

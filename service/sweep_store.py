@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
@@ -87,8 +88,13 @@ def create_sweep(database: Database, settings: Settings, *, owner: str, body: Sw
 def _locate(body: SweepCreate, points: Sequence[SweepPoint], index: int) -> _Located:
     point = points[index]
     loc: list[str | int] = ["body", "grid"] if body.grid is not None else ["body", "points", index]
-    values = ", ".join(f"{path}={value!r}" for path, value in point.overrides.items())
+    values = ", ".join(f"{path}={_short(value)}" for path, value in point.overrides.items())
     return _Located(point, loc, f"sweep point {index + 1} of {len(points)} ({values})")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _validated(where: _Located) -> JobCreate:

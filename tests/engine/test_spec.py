@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from engine.spec import NetworkSpec, TrainingSpec, layer_shapes, parameter_count
+from engine.network import Network
+from engine.spec import (
+    NetworkSpec,
+    TrainingSpec,
+    buffer_values_per_row,
+    layer_shapes,
+    parameter_count,
+)
 
 NETWORK = {"layers": [{"units": 3, "activation": "tanh"}, {"units": 2, "activation": "softmax"}]}
 
@@ -100,3 +108,15 @@ def test_parameter_count_adds_maxout_pieces_and_learned_activation_parameters() 
     assert parameter_count(spec, 4) == 36 + 105 + 28 + 15
     assert layer_shapes(spec, 4)[1] == {"W": (5, 3, 6), "b": (5, 3)}
     assert layer_shapes(spec, 4)[2] == {"W": (4, 5), "b": (4,), "beta": (4,)}
+
+
+def test_buffer_values_per_row_is_what_the_layers_allocate() -> None:
+    spec = NetworkSpec.model_validate({"layers": [
+        {"units": 6, "activation": "relu"}, {"type": "maxout", "units": 5, "pieces": 3},
+        {"units": 3, "activation": "softmax"}]})
+    network = Network.from_spec(spec, 4, loss="cross_entropy", dtype="float32",
+                                rng=np.random.default_rng(0))
+    network.loss_and_gradients(np.zeros((7, 4), dtype=np.float32), np.zeros(7, dtype=np.int64))
+    buffers = network._buffers[7]
+    allocated = sum(array.size for layer in buffers for array in {id(a): a for a in layer}.values())
+    assert allocated == 7 * buffer_values_per_row(spec)

@@ -10,14 +10,17 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
+from service.app import create_app
 from service.models import EpochRecord, Job
 from service.settings import Settings
 from tests.service.api_helpers import (
     assert_problem,
+    client,
     create_dataset,
     job_body,
     job_count,
     make_settings,
+    running_app,
     upload_json,
 )
 
@@ -146,6 +149,34 @@ async def test_limits_are_422_naming_count_and_limit(
     problem = assert_problem(await api.post("/v1/jobs", json=job_body(dataset["id"]) | change), 422)
     assert all(w in str(problem["errors"]) for w in words), problem
     assert job_count(app.state.database) == 0
+
+
+async def test_a_maxout_layer_is_as_wide_as_its_pieces(
+    api: httpx.AsyncClient, app: FastAPI
+) -> None:
+    dataset = await create_dataset(api)
+    layers = [{"type": "maxout", "units": 4097, "pieces": 2}, {"units": 3, "activation": "softmax"}]
+    problem = assert_problem(
+        await api.post("/v1/jobs", json=job_body(dataset["id"], network={"layers": layers})), 422,
+        "4097 units × 2 pieces", "8194", "FEEDFORWARD_MAX_WIDTH",
+    )
+    assert problem["errors"][0]["loc"] == ["body", "network", "layers", 0, "units"]
+    assert job_count(app.state.database) == 0
+
+
+async def test_the_buffers_of_one_batch_are_budgeted(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path, max_batch_bytes=4 * 2**20))  # 4 MiB
+    async with running_app(app), client(app) as http:
+        dataset = await create_dataset(http, n_per_class=100)  # 300 rows
+        wide = {"layers": [{"type": "maxout", "units": 512, "pieces": 8},
+                           {"units": 3, "activation": "softmax"}]}
+        # (256 + 300 rows) × (3·512 + 2·512·8 + 4·3 + 1 values) × 4 bytes = 21.7 MB
+        body = job_body(dataset["id"], network=wide, batch_size=256)
+        problem = assert_problem(await http.post("/v1/jobs", json=body), 422,
+                                 "FEEDFORWARD_MAX_BATCH_BYTES", "556 rows", "21663984")
+        assert problem["errors"][0]["loc"] == ["body", "batch_size"]
+        narrow = await http.post("/v1/jobs", json=job_body(dataset["id"]))
+        assert narrow.status_code == 202, narrow.text
 
 
 async def test_validation_dataset_must_match(api: httpx.AsyncClient) -> None:

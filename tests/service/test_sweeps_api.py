@@ -142,6 +142,13 @@ async def test_sweep_on_an_unknown_dataset_is_404(api: httpx.AsyncClient) -> Non
     assert_problem(await api.post("/v1/sweeps", json=body), 404, "feedbeef")
 
 
+def nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize(
     ("with_base", "rest"),
     [
@@ -160,6 +167,11 @@ async def test_sweep_on_an_unknown_dataset_is_404(api: httpx.AsyncClient) -> Non
         (True, {"points": [{"l2": float("nan")}]}),
         (True, {"grid": {"network.layers.\u00b2.units": [8]}}),  # "²": isdigit(), not an int
         (True, {"grid": {"network.layers.\u0663.units": [8]}}),  # Arabic-Indic 3: not ASCII
+        # every point copies its values: one big value × many seeds would multiply memory
+        (True, {"grid": {"optimizer.junk": ["x" * 70_000], "seed": list(range(3))}}),
+        (True, {"points": [{"optimizer.junk": list(range(20_000))}]}),
+        (True, {"points": [{"l2": nested(200)}]}),  # deeper than any job body: refused, no 500
+        (True, {"grid": {"network.layers.0.units": ["y" * 20_000]}}),  # named, not echoed
     ],
 )
 async def test_malformed_sweeps_are_422_and_create_nothing(
@@ -170,7 +182,8 @@ async def test_malformed_sweeps_are_422_and_create_nothing(
     text = json.dumps(body)  # allow_nan: the literal NaN / Infinity that Python's parser accepts
     response = await api.post("/v1/sweeps", content=text,
                               headers={"content-type": "application/json"})
-    assert_problem(response, 422)
+    problem = assert_problem(response, 422)
+    assert len(response.content) < 10_000, problem["detail"][:200]  # no value echoed in full
     assert job_count(app.state.database) == 0
 
 
