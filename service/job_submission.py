@@ -56,8 +56,9 @@ def submit_job(
     owner: str,
     body: JobCreate,
     idempotency_key: str | None,
-) -> Job:
-    """Validate and queue the job (or return the one this Idempotency-Key created)."""
+) -> tuple[Job, str | None]:
+    """Validate and queue the job, or find the one this Idempotency-Key created: (job, model id —
+    a replayed job may have succeeded since)."""
     key, request_sha256 = idempotency_key, fingerprint(body.model_dump(mode="json"))
     try:
         with database.write() as session:
@@ -65,16 +66,16 @@ def submit_job(
                 session, owner=owner, scope=JOBS_SCOPE, key=key, request_sha256=request_sha256
             )
             if replayed is not None:
-                job = crud.get_job(session, owner=owner, job_id=replayed)
-                assert job is not None  # the record and its job were committed together
-                return job
+                found = crud.get_job_with_model_id(session, owner=owner, job_id=replayed)
+                assert found is not None  # the record and its job were committed together
+                return found
             job = create_checked_job(session, settings, owner=owner, body=body)
             if key is not None:
                 crud.save_idempotency_record(
                     session, owner=owner, scope=JOBS_SCOPE, key=key,
                     request_sha256=request_sha256, resource_id=job.id, status_code=202,
                 )  # fmt: skip
-            return job
+            return job, None
     except IntegrityError as exc:  # a concurrent duplicate on databases without a global write lock
         raise Conflict("a request with this Idempotency-Key is in progress; retry it") from exc
 

@@ -84,19 +84,37 @@ class LocalExecutor(Executor):
 
     def start(self) -> None:
         for index in range(self._size):
+            self._spawn_or_defer(index)
+
+    def _spawn_or_defer(self, index: int) -> None:
+        """Spawn worker `index`; if the OS refuses (EMFILE, EAGAIN, ENOMEM…), try again later.
+
+        Raising instead would end start() (and the supervisor with it) or lose the events that
+        poll() had already read from the other workers.
+        """
+        try:
             self._spawn(index)
+        except Exception:
+            logger.exception("could not start worker %d; trying again in %.0f s", index,
+                             RESPAWN_DELAY_SECONDS)
+            self._respawn_at[index] = time.monotonic() + RESPAWN_DELAY_SECONDS
 
     def _spawn(self, index: int) -> None:
         parent_conn, child_conn = self._context.Pipe(duplex=True)
-        cancel = self._context.Event()
-        process = self._context.Process(
-            target=self._worker_target,
-            args=(child_conn, cancel, self._blas_threads, self._memory_bytes, os.getpid()),
-            name=f"feedforward-worker-{index}",
-            daemon=True,
-        )
-        process.start()
-        child_conn.close()
+        try:
+            cancel = self._context.Event()
+            process = self._context.Process(
+                target=self._worker_target,
+                args=(child_conn, cancel, self._blas_threads, self._memory_bytes, os.getpid()),
+                name=f"feedforward-worker-{index}",
+                daemon=True,
+            )
+            process.start()
+        except BaseException:
+            parent_conn.close()
+            raise
+        finally:
+            child_conn.close()
         self._slots[index] = _Worker(process, parent_conn, cancel)
 
     def close(self) -> None:
@@ -239,7 +257,7 @@ class LocalExecutor(Executor):
         now = time.monotonic()
         for index, worker in enumerate(self._slots):
             if worker is None and not self._closed and now >= self._respawn_at[index]:
-                self._spawn(index)
+                self._spawn_or_defer(index)
 
     def _escalate_stops(self) -> None:
         """Cooperative stop first; SIGTERM a worker ignoring it, SIGKILL one ignoring that."""

@@ -290,9 +290,21 @@ def settle_lost_job(
     return status
 
 
-def release_jobs(session: Session, *, worker_id: str, job_ids: set[str]) -> None:
-    """On a clean shutdown our running jobs go back to the queue; the attempt is not counted."""
+def release_jobs(session: Session, *, worker_id: str, job_ids: set[str], now: datetime) -> None:
+    """On a clean shutdown our running jobs go back to the queue; the attempt is not counted.
+
+    A job whose cancel was requested (and answered 202) ends cancelled instead: queued again, it
+    would count against its owner's queue and be trained once more after the restart.
+    """
     if job_ids:
+        session.execute(
+            update(Job)
+            .where(Job.id.in_(job_ids), Job.worker_id == worker_id, Job.status == "running",
+                   Job.cancel_requested)
+            .values(status="cancelled", stop_reason="cancelled", lease_expires_at=None,
+                    finished_at=now)
+            .execution_options(**_NO_UPDATE_SYNC)
+        )
         session.execute(
             update(Job)
             .where(Job.id.in_(job_ids), Job.worker_id == worker_id, Job.status == "running")

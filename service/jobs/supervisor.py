@@ -105,15 +105,30 @@ class JobSupervisor:
     # --- the loop --------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        self.executor.start()
-        self._guarded(self._recover_dead_instances)
+        try:
+            if not self._start_executor():
+                return
+            self._guarded(self._recover_dead_instances)
+            while not self._stopping.is_set():
+                try:
+                    self._iterate()
+                except Exception:  # never let the thread die: nobody else would settle our jobs
+                    logger.exception("job supervisor loop failed; going on in a second")
+                    self._stopping.wait(1.0)
+        finally:
+            self._shutdown()
+
+    def _start_executor(self) -> bool:
+        """Start the executor, retrying each second (a scheduler not up yet, a spawn refused);
+        False if asked to stop first. Queued jobs wait meanwhile; /readyz says not ready."""
         while not self._stopping.is_set():
             try:
-                self._iterate()
-            except Exception:  # never let the thread die: nobody else would settle our jobs
-                logger.exception("job supervisor loop failed; going on in a second")
+                self.executor.start()
+                return True
+            except Exception:
+                logger.exception("could not start the job executor; trying again in a second")
                 self._stopping.wait(1.0)
-        self._shutdown()
+        return False
 
     def _iterate(self) -> None:
         """Wait for events until the next due step, commit them, then run the due steps."""
@@ -151,7 +166,8 @@ class JobSupervisor:
         self._guarded(self.executor.close)
         try:
             with self.database.write() as session:
-                store.release_jobs(session, worker_id=self.instance_id, job_ids=running)
+                store.release_jobs(session, worker_id=self.instance_id, job_ids=running,
+                                   now=utcnow())
         except Exception:
             logger.exception("could not release running jobs; they resume when their lease expires")
 
@@ -192,7 +208,8 @@ class JobSupervisor:
         except Exception:
             logger.exception("job %s: could not start; back to the queue", job_id)
             with self.database.write() as session:
-                store.release_jobs(session, worker_id=self.instance_id, job_ids={job_id})
+                store.release_jobs(session, worker_id=self.instance_id, job_ids={job_id},
+                                   now=utcnow())
             return
         self._attempt_started[job_id] = time.monotonic()
         logger.info("job %s: attempt %d started", job_id, payload.attempt)

@@ -56,12 +56,12 @@ async def create_job(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JobOut:
     """Queue a training job; 422 when the network does not fit the data or the limits."""
-    job = await run_in_threadpool(
+    job, model_id = await run_in_threadpool(
         submit_job, database, settings, owner=owner, body=body, idempotency_key=idempotency_key
     )
     wake_supervisor()
     response.headers["Location"] = f"/v1/jobs/{job.id}"
-    return job_out(job, model_id=None)
+    return job_out(job, model_id=model_id)
 
 
 @router.get(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -11,7 +12,8 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from service.app import create_app
-from service.models import EpochRecord, Job
+from service.jobs import store
+from service.models import EpochRecord, Job, utcnow
 from service.settings import Settings
 from tests.service.api_helpers import (
     assert_problem,
@@ -274,6 +276,27 @@ async def test_idempotency_key_replays_and_rejects_another_body(
     without_key = await api.post("/v1/jobs", json=job_body(dataset["id"]))
     assert without_key.json()["id"] != first.json()["id"]
     assert job_count(app.state.database) == 2
+
+
+async def test_a_replay_shows_the_model_of_a_job_that_has_succeeded_since(
+    api: httpx.AsyncClient, app: FastAPI
+) -> None:
+    dataset = await create_dataset(api)
+    headers = {"Idempotency-Key": "train-2"}
+    first = (await api.post("/v1/jobs", json=job_body(dataset["id"]), headers=headers)).json()
+    database, now = app.state.database, utcnow()
+    with database.write() as session:  # a worker trains it and publishes its model
+        store.claim_next(session, worker_id="w", now=now, lease_until=now + timedelta(minutes=1),
+                         skip_locked=False)
+    with database.write() as session:
+        model_id = store.publish_model(session, job_id=first["id"], worker_id="w", model=b"m",
+                                       now=utcnow(), result={"stop_reason": "max_epochs"})
+    assert model_id is not None
+    replay = await api.post("/v1/jobs", json=job_body(dataset["id"]), headers=headers)
+    assert replay.status_code == 202
+    assert (replay.json()["id"], replay.json()["status"]) == (first["id"], "succeeded")
+    assert replay.json()["model_id"] == model_id == (
+        await api.get(f"/v1/jobs/{first['id']}")).json()["model_id"]
 
 
 async def test_twenty_concurrent_identical_posts_make_one_job(

@@ -199,6 +199,34 @@ def test_interrupt_wakes_a_blocked_poll_from_another_thread(executor_factory):
     assert executor.poll(3600.0) == []  # returns at all only because interrupt woke it
 
 
+def test_a_worker_that_cannot_be_respawned_loses_no_event_and_is_retried(
+    executor_factory, monkeypatch
+):
+    executor = executor_factory(workers=2)
+    _ready_reports(executor, 2)
+    spawn = executor._spawn
+
+    def refused(index: int) -> None:
+        raise OSError(24, "Too many open files")  # EMFILE, as under a tight ulimit
+
+    monkeypatch.setattr(executor, "_spawn", refused)
+    executor.submit(_payload("j1"))
+    idle = next(w for w in executor._slots if w is not None and w.job_id is None)
+    idle.process.kill()
+    events = _poll_until_concluded(executor, "j1")  # poll raised (and dropped j1's events) before
+    assert isinstance(outcome(events, "j1"), Finished)
+    assert [e.report["epoch"] for e in events if isinstance(e, Epoch)] == [1, 2]
+    assert wait_for(lambda: len(executor.worker_pids()) == 1, timeout=10.0)
+    assert not executor.is_healthy()  # /readyz tells the truth meanwhile
+    monkeypatch.setattr(executor, "_spawn", spawn)  # the OS allows it again: the slot refills
+
+    def refilled() -> bool:
+        executor.poll(0.05)
+        return len(executor.worker_pids()) == 2
+
+    assert wait_for(refilled, timeout=30.0)
+
+
 def test_close_stops_every_worker_process(executor_factory):
     executor = executor_factory(workers=2)
     _ready_reports(executor, 2)

@@ -231,9 +231,26 @@ def test_release_requeues_without_counting_the_attempt(database):
     job_id = add_job(database, add_dataset(database))
     _claim(database)
     with database.write() as session:
-        store.release_jobs(session, worker_id="w1", job_ids={job_id})
+        store.release_jobs(session, worker_id="w1", job_ids={job_id}, now=utcnow())
     job = get_job(database, job_id)
     assert (job.status, job.attempt, job.worker_id) == ("queued", 0, None)
+
+
+def test_release_ends_a_job_whose_cancel_was_requested_cancelled(database):
+    dataset = add_dataset(database)
+    asked, other = add_job(database, dataset), add_job(database, dataset)
+    _claim(database)
+    _claim(database)
+    with database.write() as session:
+        session.get_one(Job, asked).cancel_requested = True
+    with database.write() as session:
+        store.release_jobs(session, worker_id="w1", job_ids={asked, other}, now=utcnow())
+    cancelled, requeued = get_job(database, asked), get_job(database, other)
+    assert (cancelled.status, cancelled.stop_reason) == ("cancelled", "cancelled")
+    assert cancelled.finished_at is not None
+    assert (requeued.status, requeued.worker_id) == ("queued", None)
+    assert _claim(database) == other  # nothing cancelled is claimed again
+    assert _claim(database) is None
 
 
 def test_payload_carries_training_fields_datasets_and_the_checkpoint(database):

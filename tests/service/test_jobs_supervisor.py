@@ -257,6 +257,38 @@ def test_stop_requeues_running_jobs_and_the_next_supervisor_resumes_them(run_sup
     assert _model_bytes(database, job_id)["resumed_from"] >= 2
 
 
+class _StartsOnTheSecondTry(LocalExecutor):
+    """The OS refuses the first start (EAGAIN: too many processes), then allows it."""
+
+    def start(self) -> None:
+        self.tries = getattr(self, "tries", 0) + 1
+        if self.tries == 1:
+            raise OSError(11, "Resource temporarily unavailable")
+        super().start()
+
+
+def test_an_executor_that_fails_to_start_is_started_again(run_supervisor):
+    new_database, _ = run_supervisor
+    database = new_database(workers=1)
+    job_id = add_job(database, add_dataset(database))
+    made: list[_StartsOnTheSecondTry] = []
+
+    def factory(settings: Settings, load_dataset) -> LocalExecutor:
+        made.append(_StartsOnTheSecondTry(
+            workers=settings.workers, blas_threads=settings.worker_blas_threads,
+            memory_bytes=None, load_dataset=load_dataset, worker_target=fake_worker_main))
+        return made[-1]
+
+    supervisor = JobSupervisor(database.settings, database, executor_factory=factory)
+    supervisor.start()
+    try:  # the thread died on the first failure before: the job stayed queued for good
+        assert wait_for_status(database, job_id, "succeeded", timeout=30.0).status == "succeeded"
+        assert made[0].tries == 2 and supervisor.is_healthy()
+    finally:
+        supervisor.stop()
+    assert made[0].worker_pids() == []  # stop() closed the workers the second start made
+
+
 def test_at_start_up_a_job_left_running_by_a_dead_process_resumes_at_once(run_supervisor):
     new_database, start = run_supervisor
     database = new_database(lease_seconds=3600.0)
