@@ -174,6 +174,9 @@ class LocalExecutor(Executor):
             send(worker.conn, Message("run", job.header(), blobs))
         except (BrokenPipeError, ConnectionResetError):  # its sentinel reports the job as Lost
             logger.warning("worker %s died while receiving job %s", worker.process.pid, job.job_id)
+        except BaseException:  # not sent: the caller requeues the job, the worker stays free
+            worker.job_id, worker.cached = None, frozenset()
+            raise
 
     def cancel(self, job_id: str) -> None:
         for worker in self._slots:

@@ -181,9 +181,8 @@ class JobSupervisor:
     def _claim_while_room(self) -> None:
         while self.executor.capacity() > 0 and not self._stopping.is_set():
             job_id = self._claim_one()
-            if job_id is None:
-                return
-            self._submit(job_id)
+            if job_id is None or not self._submit(job_id):
+                return  # after a failed hand-off, the next poll tries again (not a busy loop)
 
     def _claim_one(self) -> str | None:
         with self.database.read() as session:  # most polls find nothing: no write lock for those
@@ -196,23 +195,25 @@ class JobSupervisor:
                 skip_locked=not self.database.is_sqlite,
             )
 
-    def _submit(self, job_id: str) -> None:
-        """Hand a claimed job to the executor; a job whose data is gone fails, others requeue."""
+    def _submit(self, job_id: str) -> bool:
+        """Hand a claimed job to the executor; a job whose data is gone fails, others requeue.
+        Whether the executor took it."""
         try:
             with self.database.read() as session:
                 payload = store.job_payload(session, job_id)
             self.executor.submit(payload)
         except (LookupError, NoResultFound) as exc:
             self._finish(job_id, "failed", failure_reason="error", error=f"cannot run: {exc}")
-            return
+            return True  # settled: the next queued job may go ahead
         except Exception:
             logger.exception("job %s: could not start; back to the queue", job_id)
             with self.database.write() as session:
                 store.release_jobs(session, worker_id=self.instance_id, job_ids={job_id},
                                    now=utcnow())
-            return
+            return False
         self._attempt_started[job_id] = time.monotonic()
         logger.info("job %s: attempt %d started", job_id, payload.attempt)
+        return True
 
     def _load_dataset(self, sha256: str) -> bytes:
         with self.database.read() as session:

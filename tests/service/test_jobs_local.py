@@ -227,6 +227,22 @@ def test_a_worker_that_cannot_be_respawned_loses_no_event_and_is_retried(
     assert wait_for(refilled, timeout=30.0)
 
 
+def test_a_job_that_could_not_be_sent_leaves_its_worker_free(executor_factory, monkeypatch):
+    executor = executor_factory()
+    _ready_reports(executor)
+
+    def unsendable(*args, **kwargs) -> None:
+        raise ValueError("header not encodable")
+
+    monkeypatch.setattr("service.jobs.local.send", unsendable)
+    with pytest.raises(ValueError):
+        executor.submit(_payload("j1"))
+    assert executor.running() == set() and executor.capacity() == 1  # was stuck on j1 for good
+    monkeypatch.undo()
+    executor.submit(_payload("j2"))
+    assert isinstance(outcome(_poll_until_concluded(executor, "j2"), "j2"), Finished)
+
+
 def test_close_stops_every_worker_process(executor_factory):
     executor = executor_factory(workers=2)
     _ready_reports(executor, 2)

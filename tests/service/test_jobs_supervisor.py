@@ -289,6 +289,45 @@ def test_an_executor_that_fails_to_start_is_started_again(run_supervisor):
     assert made[0].worker_pids() == []  # stop() closed the workers the second start made
 
 
+class _RefusesEveryJob(LocalExecutor):
+    """Every hand-off fails (say, a worker pipe that cannot take the message)."""
+
+    submits = 0
+
+    def submit(self, job) -> None:
+        type(self).submits += 1
+        raise RuntimeError("cannot hand the job over")
+
+
+def test_a_job_the_executor_refuses_waits_in_the_queue_without_a_busy_loop(run_supervisor):
+    new_database, _ = run_supervisor
+    database = new_database(workers=1)
+    job_id = add_job(database, add_dataset(database))
+
+    def factory(settings: Settings, load_dataset) -> LocalExecutor:
+        return _RefusesEveryJob(workers=1, blas_threads=1, memory_bytes=None,
+                                load_dataset=load_dataset, worker_target=fake_worker_main)
+
+    supervisor = JobSupervisor(database.settings, database, executor_factory=factory)
+    per_round: list[int] = []
+    claim_while_room = supervisor._claim_while_room
+
+    def counted() -> None:
+        before = _RefusesEveryJob.submits
+        claim_while_room()
+        per_round.append(_RefusesEveryJob.submits - before)
+
+    supervisor._claim_while_room = counted  # type: ignore[method-assign]
+    supervisor.start()
+    try:  # the first round used to claim, fail, requeue and claim again without ever returning
+        wait_for(lambda: len(per_round) >= 3)
+        assert max(per_round) == 1  # one try per poll
+        job = get_job(database, job_id)
+        assert (job.status, job.attempt) == ("queued", 0)
+    finally:
+        supervisor.stop()
+
+
 def test_at_start_up_a_job_left_running_by_a_dead_process_resumes_at_once(run_supervisor):
     new_database, start = run_supervisor
     database = new_database(lease_seconds=3600.0)
