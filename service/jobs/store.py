@@ -7,6 +7,7 @@ a transaction its caller opened (`Database.write()`, BEGIN IMMEDIATE on SQLite).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, cast
 
@@ -56,14 +57,21 @@ def any_queued(session: Session) -> bool:
 
 
 def claim_next(
-    session: Session, *, worker_id: str, now: datetime, lease_until: datetime, skip_locked: bool
+    session: Session, *, worker_id: str, now: datetime, lease_until: datetime, skip_locked: bool,
+    exclude: Collection[str] = (),
 ) -> str | None:
     """Atomically move the oldest queued job to running under this worker's lease; its id or None.
 
     SQLite serialises writers (BEGIN IMMEDIATE), so the subquery + UPDATE is exclusive; PostgreSQL
     gets `FOR UPDATE SKIP LOCKED` so replicas claiming at once take different rows without waiting.
+    `exclude`: jobs the caller still runs a copy of. One whose lease lapsed (a stalled loop) may
+    have been requeued by another replica; claimed back by the same instance, both copies would
+    pass the worker_id guard and write epochs. It waits until that copy is abandoned instead.
     """
-    oldest = select(Job.id).where(Job.status == "queued").order_by(Job.created_at, Job.id).limit(1)
+    oldest = select(Job.id).where(Job.status == "queued")
+    if exclude:
+        oldest = oldest.where(Job.id.not_in(list(exclude)))
+    oldest = oldest.order_by(Job.created_at, Job.id).limit(1)
     if skip_locked:
         oldest = oldest.with_for_update(skip_locked=True)
     claim = (

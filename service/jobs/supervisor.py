@@ -192,7 +192,7 @@ class JobSupervisor:
         with self.database.write() as session:  # claim_next re-checks the status under the lock
             return store.claim_next(
                 session, worker_id=self.instance_id, now=now, lease_until=self._lease_until(now),
-                skip_locked=not self.database.is_sqlite,
+                skip_locked=not self.database.is_sqlite, exclude=self.executor.running(),
             )
 
     def _submit(self, job_id: str) -> bool:

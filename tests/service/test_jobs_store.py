@@ -236,6 +236,20 @@ def test_release_requeues_without_counting_the_attempt(database):
     assert (job.status, job.attempt, job.worker_id) == ("queued", 0, None)
 
 
+def test_a_claim_skips_a_queued_job_the_claimant_still_runs_a_copy_of(database):
+    dataset = add_dataset(database)
+    requeued, other = add_job(database, dataset), add_job(database, dataset)
+    now = utcnow()
+    with database.write() as session:
+        claimed = store.claim_next(session, worker_id="w1", now=now, skip_locked=False,
+                                   lease_until=now + timedelta(seconds=30), exclude={requeued})
+    assert claimed == other  # the older job waits until w1's copy of it is abandoned
+    with database.write() as session:
+        again = store.claim_next(session, worker_id="w1", now=now, skip_locked=False,
+                                 lease_until=now + timedelta(seconds=30))
+    assert again == requeued
+
+
 def test_release_ends_a_job_whose_cancel_was_requested_cancelled(database):
     dataset = add_dataset(database)
     asked, other = add_job(database, dataset), add_job(database, dataset)
