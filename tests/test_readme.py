@@ -30,9 +30,14 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert commands == ["make test"]
 
 
-def test_python_example_runs() -> None:
+def test_python_example_runs_and_shows_the_whole_api() -> None:
     (example,) = fenced_blocks("python")
+    for call in ("engine.build(", "engine.train(", ".predict(", "engine.compute_gradients(",
+                 "engine.save(", "engine.load("):  # what the engine issue asks README to show
+        assert call in example
     result = subprocess.run([sys.executable, "-c", example], cwd=ROOT, capture_output=True,
                             text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "'epoch': 20" in result.stdout  # one metrics row per epoch came through the callback
+    assert result.returncode == 0, result.stderr[-2000:]  # its own assert: the save/load round trip
+    printed = result.stdout.splitlines()
+    assert printed[0] == "4810"  # P for 64-64-10
+    assert sum("'epoch'" in line for line in printed) == 20  # every epoch through the callback

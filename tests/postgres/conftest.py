@@ -1,14 +1,18 @@
 """A real PostgreSQL server for the tests in this directory: throwaway data dir, loopback, any port.
 
-The server runs as the `postgres` user when the tests run as root (PostgreSQL refuses to run as
-root). Each test gets its own empty database, so tests never see each other's rows. When the server
-binaries are missing the fixture fails with a message saying what to install: these tests prove a
-promise (issue 5), so they must not vanish silently.
+The server binaries are FEEDFORWARD_PG_BINDIR's, else the system's PostgreSQL 15, else the ones the
+`pgserver` wheel bundles (a test dependency), so `make test` needs nothing beyond Python. The server
+runs as the `postgres` user (or `nobody` where there is none) when the tests run as root: PostgreSQL
+refuses to run as root. Each test gets its own empty database, so tests never see each other's
+rows. Without any binaries the fixture fails, saying what to install: these tests prove a promise
+(issue 5), so they must not vanish silently.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -20,7 +24,26 @@ from pathlib import Path
 
 import pytest
 
-BIN_DIRS = (os.environ.get("FEEDFORWARD_PG_BINDIR", ""), "/usr/lib/postgresql/15/bin")
+
+def _bundled_bin_dir() -> str:
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return ""
+    return str(Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin")
+
+
+BIN_DIRS = (os.environ.get("FEEDFORWARD_PG_BINDIR", ""), "/usr/lib/postgresql/15/bin",
+            _bundled_bin_dir())
+
+
+def _server_user() -> str:
+    try:
+        return pwd.getpwnam("postgres").pw_name
+    except KeyError:
+        return "nobody"
+
+
+SERVER_USER = _server_user()
 
 
 @dataclass(frozen=True)
@@ -47,7 +70,8 @@ def _bin_dir() -> Path:
     pytest.fail(
         "PostgreSQL server binaries not found (looked in "
         + ", ".join(filter(None, BIN_DIRS))
-        + "); install Debian's `postgresql` package (.ci/run does) or set FEEDFORWARD_PG_BINDIR",
+        + "); install the test extra (it brings `pgserver`), Debian's `postgresql` package, or "
+        "set FEEDFORWARD_PG_BINDIR",
         pytrace=False,
     )
 
@@ -59,7 +83,7 @@ def _free_port() -> int:
 
 
 def _as_server_user(command: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+    return ["runuser", "-u", SERVER_USER, "--", *command] if os.geteuid() == 0 else command
 
 
 def _run(command: list[str]) -> None:
@@ -72,8 +96,8 @@ def _start(bin_dir: Path, root: Path, port: int) -> Path:
     data = root / "data"
     data.mkdir()
     if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        shutil.chown(data, "postgres")
+        shutil.chown(root, SERVER_USER)
+        shutil.chown(data, SERVER_USER)
     initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]
     _run([*initdb, "--encoding=UTF8", "--no-sync"])
     # fsync off: the data dir is thrown away; durability is SQLite's and PostgreSQL's own business.
