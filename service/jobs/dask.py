@@ -94,6 +94,11 @@ class DaskExecutor(Executor):
 
     # --- connection ------------------------------------------------------------------------------
 
+    # An attempt's cancel and started Events and its task key live on the scheduler, named by
+    # (job, attempt), past this process: rerun under the same number after a clean shutdown, the
+    # job would find its own old "started" marker (or close()'s cancel) and end Lost at once.
+    reuses_released_attempts = False
+
     def start(self) -> None:
         self._connect()
 

@@ -102,6 +102,10 @@ ExecutorEvent = Epoch | Finished | Failed | Lost
 class Executor(ABC):
     """A place to run jobs. Implementations: LocalExecutor (processes), DaskExecutor (a cluster)."""
 
+    # Whether a job released on a clean shutdown may run again under the same attempt number
+    # (so that a restart costs no attempt). Not where an attempt's state outlives this process.
+    reuses_released_attempts = True
+
     @abstractmethod
     def start(self) -> None:
         """Bring up workers (or connect to the cluster)."""

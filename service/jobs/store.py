@@ -298,8 +298,12 @@ def settle_lost_job(
     return status
 
 
-def release_jobs(session: Session, *, worker_id: str, job_ids: set[str], now: datetime) -> None:
-    """On a clean shutdown our running jobs go back to the queue; the attempt is not counted.
+def release_jobs(
+    session: Session, *, worker_id: str, job_ids: set[str], now: datetime,
+    refund_attempt: bool = True,
+) -> None:
+    """On a clean shutdown our running jobs go back to the queue; the attempt is not counted
+    unless `refund_attempt` is False (the executor cannot rerun an attempt number).
 
     A job whose cancel was requested (and answered 202) ends cancelled instead: queued again, it
     would count against its owner's queue and be trained once more after the restart.
@@ -317,6 +321,7 @@ def release_jobs(session: Session, *, worker_id: str, job_ids: set[str], now: da
             update(Job)
             .where(Job.id.in_(job_ids), Job.worker_id == worker_id, Job.status == "running")
             .values(status="queued", worker_id=None, lease_expires_at=None,
-                    attempt=case((Job.attempt > 0, Job.attempt - 1), else_=0))
+                    attempt=case((Job.attempt > 0, Job.attempt - 1), else_=0)
+                    if refund_attempt else Job.attempt)
             .execution_options(**_NO_UPDATE_SYNC)
         )

@@ -167,7 +167,8 @@ class JobSupervisor:
         try:
             with self.database.write() as session:
                 store.release_jobs(session, worker_id=self.instance_id, job_ids=running,
-                                   now=utcnow())
+                                   now=utcnow(),
+                                   refund_attempt=self.executor.reuses_released_attempts)
         except Exception:
             logger.exception("could not release running jobs; they resume when their lease expires")
 
@@ -209,7 +210,8 @@ class JobSupervisor:
             logger.exception("job %s: could not start; back to the queue", job_id)
             with self.database.write() as session:
                 store.release_jobs(session, worker_id=self.instance_id, job_ids={job_id},
-                                   now=utcnow())
+                                   now=utcnow(),
+                                   refund_attempt=self.executor.reuses_released_attempts)
             return False
         self._attempt_started[job_id] = time.monotonic()
         logger.info("job %s: attempt %d started", job_id, payload.attempt)

@@ -19,6 +19,8 @@ from tests.dask.dask_helpers import blobs_arrays, job_body
 from tests.live.live_helpers import FAST_LIFECYCLE, LiveServer
 from tests.polling import wait_until
 
+TERMINAL = ("succeeded", "failed", "cancelled")
+
 pytestmark = [pytest.mark.dask, pytest.mark.slow, pytest.mark.live, pytest.mark.fault]
 
 
@@ -111,3 +113,33 @@ def test_killed_api_resubmits_queued_and_resumes_running_jobs_on_restart(
     with Client(dask_scheduler, set_as_default=False) as client:
         assert all(Event(f"feedforward-cancel-{j}-1", client=client).is_set() for j in running)
     assert dask_api.integrity_check() == "ok"
+
+
+def test_a_clean_restart_reruns_a_dask_job_without_losing_it(
+    dask_scheduler: str, tmp_path: Path
+) -> None:
+    """SIGTERM requeues the running job. On Dask its attempt's cluster state (started marker,
+    the cancel close() sent) outlives the process, so the rerun takes the next attempt number;
+    under the old number it ended Lost at once, and failed worker_lost with max_attempts 1."""
+    settings = {**FAST_LIFECYCLE, "workers": 1, "executor": "dask",
+                "dask_scheduler": dask_scheduler, "max_attempts": 1}
+    server = LiveServer(tmp_path / "data", settings).start()
+    try:
+        with server.client() as http:
+            X, y = blobs_arrays(21, n_samples=3000)
+            dataset = http.post("/v1/datasets", json={"X": X.tolist(), "y": y.tolist()}).json()
+            job_id = http.post("/v1/jobs", json=job_body(dataset["id"], epochs=30)).json()["id"]
+            wait_until(lambda: state(http, job_id)["epoch"] >= 3, timeout=60,
+                       message="the job to pass epoch 3")
+        server.stop()  # SIGTERM: a clean shutdown releases the job to the queue
+        server.start()
+        with server.client() as http:
+            wait_until(lambda: state(http, job_id)["status"] in TERMINAL, timeout=120,
+                       message="the job to finish after the restart")
+            final = state(http, job_id)
+            epochs = [row["epoch"] for row in
+                      http.get(f"/v1/jobs/{job_id}/metrics").json()["items"]]
+    finally:
+        server.stop()
+    assert (final["status"], final["attempt"]) == ("succeeded", 2), final
+    assert epochs == list(range(1, 31))

@@ -250,6 +250,17 @@ def test_a_claim_skips_a_queued_job_the_claimant_still_runs_a_copy_of(database):
     assert again == requeued
 
 
+def test_release_keeps_the_attempt_for_an_executor_that_cannot_rerun_it(database):
+    job_id = add_job(database, add_dataset(database))
+    _claim(database)
+    with database.write() as session:
+        store.release_jobs(session, worker_id="w1", job_ids={job_id}, now=utcnow(),
+                           refund_attempt=False)
+    assert (get_job(database, job_id).status, get_job(database, job_id).attempt) == ("queued", 1)
+    _claim(database)
+    assert get_job(database, job_id).attempt == 2  # the rerun gets a fresh attempt number
+
+
 def test_release_ends_a_job_whose_cancel_was_requested_cancelled(database):
     dataset = add_dataset(database)
     asked, other = add_job(database, dataset), add_job(database, dataset)
