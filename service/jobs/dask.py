@@ -159,9 +159,13 @@ class DaskExecutor(Executor):
             return
         for attempt in self._attempts.values():
             self._quietly(lambda a=attempt: Event(a.channels.cancel, client=client).set())
+            self._quietly(attempt.checkpoints.close)  # the cancel Event stays: it stops the task
         self._attempts.clear()
         self._datasets.clear()
         self._quietly(lambda: client.unsubscribe_topic(self._topic))
+        # The scheduler keeps the last 1,000 events of every topic (inline checkpoints included)
+        # for as long as it runs; this process's topic is never read again.
+        self._quietly(lambda: client.run_on_scheduler(_forget_topic, topic=self._topic))
         self._quietly(client.close)
 
     # --- the interface -------------------------------------------------------------------------
@@ -351,3 +355,11 @@ class DaskExecutor(Executor):
             action()
         except Exception:
             logger.debug("cleanup step failed", exc_info=True)
+
+
+def _forget_topic(topic: str, dask_scheduler: Any = None) -> None:
+    """Run on the scheduler: drop a topic's stored events (its broker is not public API; where it
+    is missing, the events stay until the scheduler restarts)."""
+    broker = getattr(dask_scheduler, "_broker", None)
+    if broker is not None:
+        broker.truncate(topic)

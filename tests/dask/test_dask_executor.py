@@ -75,6 +75,36 @@ def test_big_checkpoints_travel_by_queue_which_is_freed_afterwards(
     assert not [name for name in queues if "q1" in name]
 
 
+def test_close_leaves_no_progress_events_or_queues_on_the_scheduler(
+    dask_scheduler: str, tmp_path: Any
+) -> None:
+    dataset = blobs_npz(3)
+    settings = Settings(data_dir=tmp_path, executor="dask", dask_scheduler=dask_scheduler,
+                        workers=2)
+    executor = DaskExecutor(settings, load_dataset=Loader(dataset))
+    executor.start()
+    executor.submit(payload("done", dataset[1], epochs=3))
+    assert isinstance(outcome(collect(executor, concluded("done")), "done"), Finished)
+    executor.submit(payload("open", dataset[1], epochs=500))  # still running at close()
+    collect(executor, lambda events: any(isinstance(e, Epoch) for e in events))
+    topic = executor._topic
+    executor.close()
+
+    def leftovers(dask_scheduler: Any) -> tuple[list[str], list[str]]:
+        kinds = [event.get("kind") for _, event in dask_scheduler.get_events(topic)]
+        queues = sorted(dask_scheduler.extensions["queues"].queues)
+        return kinds, [name for name in queues if "open" in name or "done" in name]
+
+    with Client(dask_scheduler, set_as_default=False) as client:
+        wait_until(lambda: not any(client.processing().values()), timeout=30,
+                   message="the cancelled task to stop")
+        kinds, queues = client.run_on_scheduler(leftovers)
+    # Every event logged before close() is gone (there were ~10, up to 1,000 per topic, kept for
+    # the scheduler's lifetime); only epochs the open task logged before it saw its cancel remain.
+    assert "start" not in kinds and set(kinds) <= {"epoch"}
+    assert queues == []
+
+
 def test_dataset_used_by_three_jobs_reaches_the_cluster_once(make_executor: Any) -> None:
     dataset = blobs_npz(2)
     loader = Loader(dataset)
