@@ -128,16 +128,20 @@ async def test_stream_sends_done_epochs_then_live_ones_and_ends_after_the_termin
                                    "learning_rate": 0.1, "seconds": 0.1})
 
 
-async def test_a_finished_job_streams_its_history_and_one_status(running):
+async def _a_job_that_succeeded_after_three_epochs(running, http) -> str:
     supervisor = _Supervisor(running.state.database)
-    async with client(running, key="key-a") as http:
-        dataset = await create_dataset(http)
-        job_id = (await http.post("/v1/jobs", json=job_body(dataset["id"]))).json()["id"]
-        supervisor.claim()
-        for epoch in (1, 2, 3):
-            supervisor.epoch(job_id, epoch)
-        supervisor.succeed(job_id)
+    dataset = await create_dataset(http)
+    job_id = (await http.post("/v1/jobs", json=job_body(dataset["id"]))).json()["id"]
+    supervisor.claim()
+    for epoch in (1, 2, 3):
+        supervisor.epoch(job_id, epoch)
+    supervisor.succeed(job_id)
+    return str(job_id)
 
+
+async def test_a_finished_job_streams_its_history_and_one_status(running):
+    async with client(running, key="key-a") as http:
+        job_id = await _a_job_that_succeeded_after_three_epochs(running, http)
         full = _parse((await http.get(f"/v1/jobs/{job_id}/events")).text)
         resumed = _parse((await http.get(f"/v1/jobs/{job_id}/events",
                                          headers={"Last-Event-ID": "2"})).text)
@@ -155,14 +159,8 @@ async def test_a_finished_job_streams_its_history_and_one_status(running):
 async def test_a_last_event_id_that_is_no_epoch_never_breaks_the_stream(
     running, last_event_id: bytes, epochs_sent: list[int]
 ):
-    supervisor = _Supervisor(running.state.database)
     async with client(running, key="key-a") as http:
-        dataset = await create_dataset(http)
-        job_id = (await http.post("/v1/jobs", json=job_body(dataset["id"]))).json()["id"]
-        supervisor.claim()
-        for epoch in (1, 2, 3):
-            supervisor.epoch(job_id, epoch)
-        supervisor.succeed(job_id)
+        job_id = await _a_job_that_succeeded_after_three_epochs(running, http)
         response = await http.get(f"/v1/jobs/{job_id}/events",
                                   headers={"Last-Event-ID": last_event_id})
     assert response.status_code == 200
