@@ -16,9 +16,25 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["Activation", "Array"]
+__all__ = ["Activation", "Array", "deliver", "separate_out"]
 
 Array = np.ndarray
+
+
+def separate_out(out: Array | None, *inputs: Array) -> Array | None:
+    """`out`, unless writing to it would clobber an input that is still to be read (callers may
+    pass out=z or out=a): then None, and the caller computes into a new array and `deliver`s."""
+    if out is None or any(np.may_share_memory(out, array) for array in inputs):
+        return None
+    return out
+
+
+def deliver(result: Array, out: Array | None) -> Array:
+    """`result` in `out` when one was asked for (copied if it was computed elsewhere)."""
+    if out is None or result is out:
+        return result
+    np.copyto(out, result)
+    return out
 
 
 class Activation:

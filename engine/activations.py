@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
-from engine.activation_base import Activation, Array
+from engine.activation_base import Activation, Array, deliver, separate_out
 from engine.errors import SpecError
 from engine.gated_activations import GELU, Swish
 from engine.relu_family import ELU, LeakyReLU, PReLU, ReLU, Softplus
@@ -52,9 +52,9 @@ class Logistic(Activation):
         return expit(z, out=out)  # type: ignore[no-any-return]
 
     def derivative(self, z: Array, a: Array, out: Array | None = None) -> Array:
-        out = np.subtract(1, a, out=out, dtype=a.dtype)
-        result: Array = np.multiply(out, a, out=out)
-        return result
+        slope = np.subtract(1, a, out=separate_out(out, a), dtype=a.dtype)
+        np.multiply(slope, a, out=slope)
+        return deliver(slope, out)
 
 
 class Tanh(Activation):
@@ -89,8 +89,8 @@ class HardLogistic(Activation):
         return np.clip(out, 0, 1, out=out)
 
     def derivative(self, z: Array, a: Array, out: Array | None = None) -> Array:
-        inside = (a > 0) & (a < 1)
-        return np.multiply(inside, 0.25, out=out, dtype=a.dtype)
+        inside = (z > -2) & (z < 2)  # from z: 0.25z + 0.5 rounds to 1 just below z = 2
+        return np.multiply(inside, 0.25, out=out, dtype=z.dtype)
 
 
 class HardTanh(Activation):

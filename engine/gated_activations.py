@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, ndtr
 
-from engine.activation_base import Activation, Array
+from engine.activation_base import Activation, Array, deliver, separate_out
 
 __all__ = ["GELU", "Swish"]
 
@@ -41,11 +41,11 @@ class Swish(Activation):
 
     def derivative(self, z: Array, a: Array, out: Array | None = None) -> Array:
         s = self._sigmoid_of_beta_z(z)
-        out = np.subtract(1, s, out=out, dtype=z.dtype)  # 1 − s
-        out *= a                                         # z s (1 − s)
-        out *= self.beta                                 # βz s (1 − s)
-        out += s
-        return out
+        slope = np.subtract(1, s, out=separate_out(out, a), dtype=z.dtype)  # 1 − s
+        slope *= a                                                          # z s (1 − s)
+        slope *= self.beta                                                  # βz s (1 − s)
+        slope += s
+        return deliver(slope, out)
 
     def param_gradient(
         self, z: Array, a: Array, upstream: Array, out: Array | None = None
@@ -59,6 +59,10 @@ class Swish(Activation):
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+# Beyond |z| = 40, tanh u is exactly ±1 and φ(z) underflows to 0 in float32 and float64 alike:
+# the gate and the pdf are computed from z clipped there, so z³ or z² never overflow (which made
+# the tanh form's derivative inf·0 = NaN from |z| ≈ 1e20 in float32) and nothing else changes.
+_GELU_SATURATION = 40.0
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GELU_CUBIC = 0.044715
 
@@ -77,6 +81,7 @@ class GELU(Activation):
         self.approximate = approximate
 
     def _tanh_u(self, z: Array) -> Array:
+        """tanh u for z (already clipped to ±_GELU_SATURATION)."""
         u = np.multiply(z, z, dtype=z.dtype)
         u *= _GELU_CUBIC
         u += 1
@@ -85,9 +90,14 @@ class GELU(Activation):
         result: Array = np.tanh(u, out=u)
         return result
 
+    @staticmethod
+    def _clipped(z: Array) -> Array:
+        clipped: Array = np.clip(z, -_GELU_SATURATION, _GELU_SATURATION, dtype=z.dtype)
+        return clipped
+
     def forward(self, z: Array, out: Array | None = None) -> Array:
         if self.approximate:
-            gate = self._tanh_u(z)
+            gate = self._tanh_u(self._clipped(z))
             gate += 1
             gate *= 0.5
         else:
@@ -102,16 +112,18 @@ class GELU(Activation):
 
     def _exact_derivative(self, z: Array, out: Array | None) -> Array:
         """Φ(z) + z φ(z)."""
-        pdf = np.multiply(z, z, dtype=z.dtype)
+        zc = self._clipped(z)
+        pdf = np.multiply(zc, zc, dtype=z.dtype)
         pdf *= -0.5
         np.exp(pdf, out=pdf)
         pdf *= _INV_SQRT_2PI
-        pdf *= z
+        pdf *= zc
         result: Array = np.add(ndtr(z), pdf, out=out, dtype=z.dtype)
         return result
 
     def _approximate_derivative(self, z: Array, out: Array | None) -> Array:
         """½(1 + t) + ½z(1 − t²)·√(2/π)(1 + 3·0.044715z²), t = tanh u."""
+        z = self._clipped(z)
         t = self._tanh_u(z)
         du = np.multiply(z, z, dtype=z.dtype)
         du *= 3 * _GELU_CUBIC * _SQRT_2_OVER_PI

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
-from engine.activation_base import Activation, Array
+from engine.activation_base import Activation, Array, deliver, separate_out
 
 __all__ = ["ELU", "LeakyReLU", "PReLU", "ReLU", "Softplus"]
 
@@ -21,9 +21,8 @@ class _PiecewiseLinear(Activation):
     """
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
-        slope = self.derivative(z, z, out=out)
-        result: Array = np.multiply(z, slope, out=slope)
-        return result
+        slope = self.derivative(z, z, out=separate_out(out, z))
+        return deliver(np.multiply(z, slope, out=slope), out)
 
     def forward_train(self, z: Array, a: Array, scratch: Array) -> None:
         self.derivative(z, a, out=scratch)
@@ -104,13 +103,15 @@ class ELU(Activation):
         self.gamma = gamma
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
+        positive = np.maximum(z, 0, dtype=z.dtype)  # before `out` (which may be z) is written
         out = np.minimum(z, 0, out=out, dtype=z.dtype)
         np.expm1(out, out=out)
         out *= self.gamma
-        out += np.maximum(z, 0, dtype=z.dtype)
+        out += positive
         return out
 
     def derivative(self, z: Array, a: Array, out: Array | None = None) -> Array:
+        above = z > 0  # before `out` (which may be z) is written
         out = np.add(a, self.gamma, out=out, dtype=z.dtype)  # for z ≤ 0, γ exp(z) = a + γ
-        np.copyto(out, 1, where=z > 0)
+        np.copyto(out, 1, where=above)
         return out

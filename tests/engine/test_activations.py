@@ -237,3 +237,33 @@ def test_unknown_names_are_spec_errors() -> None:
 
     with pytest.raises(SpecError, match="valid names"):
         make_activation(Unknown(), 3, "float64")
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: str(s))
+def test_results_are_the_same_when_out_is_an_input(spec: dict) -> None:
+    """forward(z, out=z) and derivative(z, a, out=z or a) — in place, as callers may do."""
+    activation = build(spec)
+    z = np.array([[0.5, -0.5, 2.0, -3.0], [1.9999999999999998, -1.5, 0.25, 7.0]])
+    a = activation.forward(z)
+    slope = activation.derivative(z, a)
+    in_place = z.copy()
+    np.testing.assert_array_equal(activation.forward(in_place, out=in_place), a)
+    for target in ("z", "a"):
+        z_copy, a_copy = z.copy(), a.copy()
+        out = z_copy if target == "z" else a_copy
+        np.testing.assert_array_equal(activation.derivative(z_copy, a_copy, out=out), slope,
+                                      err_msg=f"out is {target}")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: str(s))
+def test_huge_inputs_give_finite_values_and_no_warnings(spec: dict, dtype: str) -> None:
+    activation = build(spec, dtype=dtype)
+    big = np.finfo(dtype).max / 4
+    z = np.array([[big, -big, 1e20, -1e20]] * 2, dtype=dtype) if dtype == "float64" else \
+        np.array([[big, -big, 3e13, -3e13]] * 2, dtype=dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is right
+        a = activation.forward(z)
+        slope = activation.derivative(z, a)
+    assert a.dtype == slope.dtype == np.dtype(dtype)
+    assert np.isfinite(slope).all(), slope
