@@ -8,6 +8,7 @@ lookups return None and lists omit them, so the routes answer 404.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Select, delete, func, select, update
@@ -130,6 +131,11 @@ def soft_delete_dataset(session: Session, *, dataset: Dataset) -> None:
     dataset.sha256 = None
     session.flush()
     if sha256 is not None:
+        # Lock the blob before counting its users: on PostgreSQL an upload of the same bytes that
+        # commits meanwhile would otherwise be missed by the count and break the DELETE's foreign
+        # key (a 500). SQLite's BEGIN IMMEDIATE already serialises the two; this is a no-op there.
+        session.execute(select(DatasetBlob.sha256).where(DatasetBlob.sha256 == sha256)
+                        .with_for_update())
         still_used = session.scalar(select(func.count(Dataset.id)).where(Dataset.sha256 == sha256))
         if not still_used:
             session.execute(delete(DatasetBlob).where(DatasetBlob.sha256 == sha256))
@@ -274,6 +280,12 @@ def find_idempotency_record(
             IdempotencyRecord.key == key,
         )
     )
+
+
+def forget_idempotency_records(session: Session, *, owner: str, before: datetime) -> None:
+    """Drop the owner's keys recorded before `before` (they are then new keys again)."""
+    session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.owner == owner,
+                                                    IdempotencyRecord.created_at < before))
 
 
 def save_idempotency_record(

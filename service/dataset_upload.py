@@ -156,7 +156,8 @@ def store_dataset_upload(
     try:
         with database.write() as session:
             replayed = replayed_resource_id(
-                session, owner=owner, scope=DATASETS_SCOPE, key=key, request_sha256=request_sha256
+                session, owner=owner, scope=DATASETS_SCOPE, key=key, request_sha256=request_sha256,
+                retention_hours=database.settings.idempotency_hours,
             )
             if replayed is not None:
                 return _replayed_dataset(session, owner=owner, dataset_id=replayed)

@@ -6,6 +6,10 @@ written in the transaction that creates the resource, so a client that retries a
 response never makes a second resource; concurrent duplicates are serialised by the write lock
 (BEGIN IMMEDIATE on SQLite; elsewhere by the unique constraint, surfacing as 409).
 
+Keys are kept FEEDFORWARD_IDEMPOTENCY_HOURS (24, as Stripe does); after that the same key is a
+new key. An owner's expired keys are deleted whenever that owner sends a key: the table stays
+bounded.
+
 A key whose dataset was deleted since is a 409 (dataset_upload): a 201 naming a dataset that
 answers 404 would be false, and a second dataset under the key would break "one key, at most one
 resource". Jobs are never deleted, so their keys always replay.
@@ -15,12 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Header
 from sqlalchemy.orm import Session
 
 from service import crud
+from service.models import utcnow
 from service.problems import Unprocessable, field_error
 
 __all__ = ["IdempotencyKeyHeader", "fingerprint", "replayed_resource_id"]
@@ -47,11 +53,14 @@ def fingerprint(payload: Any) -> str:
 
 
 def replayed_resource_id(
-    session: Session, *, owner: str, scope: str, key: str | None, request_sha256: str
+    session: Session, *, owner: str, scope: str, key: str | None, request_sha256: str,
+    retention_hours: float,
 ) -> str | None:
     """The id created earlier with this key and body; None for a new key; 422 for another body."""
     if key is None:
         return None
+    crud.forget_idempotency_records(
+        session, owner=owner, before=utcnow() - timedelta(hours=retention_hours))
     record = crud.find_idempotency_record(session, owner=owner, scope=scope, key=key)
     if record is None:
         return None

@@ -13,6 +13,7 @@ import secrets
 from typing import Any
 
 import numpy as np
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,7 +64,8 @@ def submit_job(
     try:
         with database.write() as session:
             replayed = replayed_resource_id(
-                session, owner=owner, scope=JOBS_SCOPE, key=key, request_sha256=request_sha256
+                session, owner=owner, scope=JOBS_SCOPE, key=key, request_sha256=request_sha256,
+                retention_hours=settings.idempotency_hours,
             )
             if replayed is not None:
                 found = crud.get_job_with_model_id(session, owner=owner, job_id=replayed)
@@ -217,6 +219,10 @@ def _check_split(split: float, n_samples: int) -> None:
 
 
 def _admit(session: Session, settings: Settings, *, owner: str) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        # Count-then-insert under READ COMMITTED lets two submissions both see room; one lock per
+        # owner for the rest of this transaction serialises them (SQLite's writer lock does too).
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(owner))))
     queued = crud.count_queued_jobs(session, owner=owner)
     if queued >= settings.max_queued_jobs_per_owner:
         raise TooManyRequests(

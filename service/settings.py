@@ -76,6 +76,8 @@ class Settings(BaseSettings):
         description="Per-batch buffers of a job (a training batch and an evaluation chunk).")
     max_predict_rows: int = Field(10_000, ge=1)
     max_queued_jobs_per_owner: int = Field(100, ge=1)
+    idempotency_hours: float = Field(
+        24.0, gt=0, description="How long an Idempotency-Key replays its first result.")
 
     @cached_property
     def resolved_database_url(self) -> str:

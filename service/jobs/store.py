@@ -230,7 +230,10 @@ def finish_job(
         values |= {"worker_id": None}
     result = session.execute(update(Job).where(*guard).values(**values)
                              .execution_options(**_NO_UPDATE_SYNC))
-    return _rowcount(result) > 0
+    finished = _rowcount(result) > 0
+    if finished and terminal:  # nothing resumes a finished job: its weights + optimizer state go
+        session.execute(delete(Checkpoint).where(Checkpoint.job_id == job_id))
+    return finished
 
 
 def publish_model(
@@ -317,6 +320,8 @@ def release_jobs(
                     finished_at=now)
             .execution_options(**_NO_UPDATE_SYNC)
         )
+        ended = select(Job.id).where(Job.id.in_(job_ids), Job.status == "cancelled")
+        session.execute(delete(Checkpoint).where(Checkpoint.job_id.in_(ended)))
         session.execute(
             update(Job)
             .where(Job.id.in_(job_ids), Job.worker_id == worker_id, Job.status == "running")

@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from service.app import create_app
 from service.jobs import store
-from service.models import EpochRecord, Job, utcnow
+from service.models import EpochRecord, IdempotencyRecord, Job, utcnow
 from service.settings import Settings
 from tests.service.api_helpers import (
     assert_problem,
@@ -297,6 +297,23 @@ async def test_a_replay_shows_the_model_of_a_job_that_has_succeeded_since(
     assert (replay.json()["id"], replay.json()["status"]) == (first["id"], "succeeded")
     assert replay.json()["model_id"] == model_id == (
         await api.get(f"/v1/jobs/{first['id']}")).json()["model_id"]
+
+
+async def test_an_idempotency_key_expires_after_its_retention(
+    api: httpx.AsyncClient, app: FastAPI
+) -> None:
+    dataset = await create_dataset(api)
+    headers = {"Idempotency-Key": "old-key"}
+    first = (await api.post("/v1/jobs", json=job_body(dataset["id"]), headers=headers)).json()
+    hours = app.state.database.settings.idempotency_hours
+    with app.state.database.write() as session:  # the key was recorded a retention period ago
+        session.execute(update(IdempotencyRecord).values(
+            created_at=utcnow() - timedelta(hours=hours, minutes=1)))
+    other_body = job_body(dataset["id"], epochs=7)  # a 422 while the key was remembered
+    again = await api.post("/v1/jobs", json=other_body, headers=headers)
+    assert again.status_code == 202 and again.json()["id"] != first["id"]
+    with app.state.database.read() as session:
+        assert len(session.execute(select(IdempotencyRecord)).all()) == 1  # the old one is gone
 
 
 async def test_twenty_concurrent_identical_posts_make_one_job(

@@ -261,6 +261,28 @@ def test_release_keeps_the_attempt_for_an_executor_that_cannot_rerun_it(database
     assert get_job(database, job_id).attempt == 2  # the rerun gets a fresh attempt number
 
 
+def _checkpoints(database: Database) -> list[str]:
+    with database.read() as session:
+        return sorted(session.execute(select(Checkpoint.job_id)).scalars())
+
+
+def test_a_finished_job_keeps_no_checkpoint_and_a_requeued_one_does(database):
+    dataset = add_dataset(database)
+    done, failed, cancelled, requeued = (add_job(database, dataset) for _ in range(4))
+    for job_id in (done, failed, cancelled, requeued):
+        _claim(database)
+        assert _record(database, job_id, 1)
+    assert _checkpoints(database) == sorted([done, failed, cancelled, requeued])
+    with database.write() as session:
+        store.publish_model(session, job_id=done, worker_id="w1", model=b"m", now=utcnow(),
+                            result={"stop_reason": "max_epochs"})
+        store.finish_job(session, job_id=failed, worker_id="w1", status="failed", now=utcnow())
+        session.get_one(Job, cancelled).cancel_requested = True
+    with database.write() as session:
+        store.release_jobs(session, worker_id="w1", job_ids={cancelled, requeued}, now=utcnow())
+    assert _checkpoints(database) == [requeued]  # it resumes from it; the others never will
+
+
 def test_release_ends_a_job_whose_cancel_was_requested_cancelled(database):
     dataset = add_dataset(database)
     asked, other = add_job(database, dataset), add_job(database, dataset)
