@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.db import Database
 from service.models import JOB_STATUSES, EpochRecord, Job
+from service.problems import unexpected_error_response
 
 __all__ = [
     "REQUEST_ID_HEADER",
@@ -165,6 +166,15 @@ class ObservabilityMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Starlette answers unhandled errors in ServerErrorMiddleware, outside this one: the
+            # 500 would go out without the request id, and be logged after it was reset. Answer
+            # here instead, while the id is still ours (nothing to do once a response started).
+            if first_byte is not None:
+                raise
+            response = unexpected_error_response(scope.get("method", ""), scope.get("path", ""),
+                                                 exc)
+            await response(scope, receive, send_with_id)
         finally:
             seconds = first_byte if first_byte is not None else time.perf_counter() - started
             self._record(scope, status, seconds)
@@ -194,5 +204,5 @@ def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
             text = value.decode("latin-1")
-            return text if _VALID_REQUEST_ID.match(text) else None
+            return text if _VALID_REQUEST_ID.fullmatch(text) else None  # "$" allows a final \n
     return None

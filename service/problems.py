@@ -256,10 +256,13 @@ def _dataset_error(_request: Request, exc: Exception) -> Response:
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:
+    return unexpected_error_response(request.method, request.url.path, exc)
+
+
+def unexpected_error_response(method: str, path: str, exc: BaseException) -> Response:
+    """The 500 problem for an error nothing else handled, logged with a fresh error id."""
     error_id = uuid.uuid4().hex
-    logger.error(
-        "unhandled error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc
-    )
+    logger.error("unhandled error %s on %s %s", error_id, method, path, exc_info=exc)
     return problem_response(
         500,
         error_id=error_id,

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from service.observability import JsonFormatter, request_id_var
+from service.observability import JsonFormatter, _incoming_request_id, request_id_var
 from tests.service.api_helpers import assert_problem, create_dataset, job_body
 
 pytestmark = pytest.mark.anyio
@@ -102,6 +102,12 @@ async def test_request_id_is_echoed_or_generated(api: httpx.AsyncClient) -> None
     assert generated.headers["x-request-id"] != "bad id\twith spaces"
     assert len(generated.headers["x-request-id"]) == 32
     assert "app;dur=" in generated.headers["server-timing"]
+
+
+def test_a_request_id_with_a_trailing_newline_is_replaced() -> None:
+    """re's "$" matches before a final newline: "abc\n" passed the check and was echoed."""
+    assert _incoming_request_id({"headers": [(b"x-request-id", b"abc\n")]}) is None
+    assert _incoming_request_id({"headers": [(b"x-request-id", b"abc")]}) == "abc"
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 
 from service.app import create_app
+from service.observability import JsonFormatter, request_id_var
 from service.problems import PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from tests.service.api_helpers import (
     BASE_URL,
@@ -46,6 +49,25 @@ async def test_unexpected_errors_are_opaque_500_problems(raising_api: httpx.Asyn
     problem = assert_problem(response, 500)
     assert len(problem["error_id"]) == 32 and problem["error_id"] in problem["detail"]
     assert not [leak for leak in LEAKS if leak in response.text]
+
+
+async def test_a_500_carries_the_request_id_in_its_header_and_its_log_line(
+    raising_api: httpx.AsyncClient,
+) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())  # formats as the record is emitted, as in production
+    logger = logging.getLogger("service.problems")
+    logger.addHandler(handler)
+    try:
+        response = await raising_api.get("/test-only/explode", headers={"X-Request-ID": "t-500"})
+    finally:
+        logger.removeHandler(handler)
+    assert_problem(response, 500)
+    assert response.headers["x-request-id"] == "t-500"  # the one response a client must quote
+    (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["level"] == "ERROR" and line["request_id"] == "t-500"
+    assert request_id_var.get() is None
 
 
 async def test_unknown_route_and_method_are_problems(api: httpx.AsyncClient) -> None:
