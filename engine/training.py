@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -251,12 +252,13 @@ class _Session:
             optimizer=self.optimizer.state_arrays(),
             rng_state=dict(self.shuffle_rng.bit_generator.state),
             state={"early_stopping": self.stopping.state(), "history": self.history,
-                   "latest_layers": self.latest_layers, "run": self.run_identity()},
+                   "latest_layers": self.latest_layers, "run": self.run_identity},
             best_weights=self.stopping.best_weights,
             mean=None if self.standardizer is None else self.standardizer.mean,
             scale=None if self.standardizer is None else self.standardizer.scale,
         )
 
+    @cached_property  # fixed for the run; every checkpoint (one per epoch) carries it
     def run_identity(self) -> dict[str, Any]:
         """What must match for a checkpoint to continue this run: spec, task, data shape, and a
         digest of the training rows' per-feature moments (other data of the same shape differs

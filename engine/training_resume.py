@@ -19,7 +19,7 @@ __all__ = ["restore_run"]
 
 def restore_run(session: Any, checkpoint: Checkpoint) -> None:
     """Load `checkpoint` into a freshly built `engine.training._Session`."""
-    _check_identity(session.run_identity(), checkpoint.state.get("run"))
+    _check_identity(session.run_identity, checkpoint.state.get("run"))
     _check_standardizer(session.standardizer, checkpoint)
     try:
         session.network.set_weights(checkpoint.weights)

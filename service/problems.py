@@ -278,4 +278,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SpecError, _engine_error)
     app.add_exception_handler(DataError, _engine_error)
     app.add_exception_handler(DatasetError, _dataset_error)
+    # Unhandled errors are answered by ObservabilityMiddleware (with the request id); this one is
+    # the net for an error raised outside it (in that middleware itself).
     app.add_exception_handler(Exception, _unexpected)

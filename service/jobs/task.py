@@ -126,11 +126,9 @@ def in_run_dtype(decoded: Mapping[str, np.ndarray], dtype: str) -> dict[str, np.
     left for train() to refuse with its own message.
     """
     arrays = dict(decoded)
-    for name in ("X", "y"):
-        values = arrays[name]
-        numeric = np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_
-        if (name == "X" and numeric) or np.issubdtype(values.dtype, np.floating):
-            arrays[name] = np.ascontiguousarray(values, dtype=dtype)
+    for name, kinds in (("X", "biuf"), ("y", "f")):  # X: the kinds train() accepts as inputs
+        if arrays[name].dtype.kind in kinds:
+            arrays[name] = np.ascontiguousarray(arrays[name], dtype=dtype)
     return arrays
 
 

@@ -15,11 +15,10 @@ import httpx
 import pytest
 from distributed import Client, Event
 
+from service.models import TERMINAL_STATUSES
 from tests.dask.dask_helpers import blobs_arrays, job_body
 from tests.live.live_helpers import FAST_LIFECYCLE, LiveServer
 from tests.polling import wait_until
-
-TERMINAL = ("succeeded", "failed", "cancelled")
 
 pytestmark = [pytest.mark.dask, pytest.mark.slow, pytest.mark.live, pytest.mark.fault]
 
@@ -134,7 +133,7 @@ def test_a_clean_restart_reruns_a_dask_job_without_losing_it(
         server.stop()  # SIGTERM: a clean shutdown releases the job to the queue
         server.start()
         with server.client() as http:
-            wait_until(lambda: state(http, job_id)["status"] in TERMINAL, timeout=120,
+            wait_until(lambda: state(http, job_id)["status"] in TERMINAL_STATUSES, timeout=120,
                        message="the job to finish after the restart")
             final = state(http, job_id)
             epochs = [row["epoch"] for row in

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.diagnostics import layer_diagnostics
 from engine.errors import DataError
 from engine.gradcheck import numerical_gradient, relative_error
 from engine.gradients import compute_gradients
@@ -77,15 +76,18 @@ def test_without_full_there_are_no_arrays() -> None:
     assert set(result["layers"][0]) == STATISTICS
 
 
-def test_the_statistics_are_the_training_diagnostics_of_this_batch() -> None:
+def test_the_statistics_describe_this_batch_like_the_training_diagnostics() -> None:
     model = make_model()
     result = compute_gradients(model, raw_rows(), LABELS)
-    model.network.loss_and_gradients(model.prepare_inputs(raw_rows()), LABELS)
-    expected = layer_diagnostics(model.network)
-    for row in expected:
-        del row["update_ratio"]
-    assert result["layers"] == expected
-    assert result["layers"][1]["activation"] == "tanh"
+    network = model.network  # its caches now hold this batch
+    for row, params, a in zip(result["layers"], network.params, network.a, strict=True):
+        assert row["weight_norm"] == pytest.approx(np.linalg.norm(params["W"]), rel=1e-12)
+        assert row["activation_mean"] == pytest.approx(a.mean(), rel=1e-12)
+        assert row["activation_std"] == pytest.approx(a.std(), rel=1e-12)
+        assert "update_ratio" not in row  # nothing was updated
+    assert [row["activation"] for row in result["layers"]] == ["prelu", "tanh", "softmax"]
+    tanh_slope = 1 - network.a[1] ** 2
+    assert result["layers"][1]["saturated_fraction"] == pytest.approx(np.mean(tanh_slope < 0.05))
     assert 0.0 <= result["layers"][1]["saturated_fraction"] <= 1.0
     assert result["layers"][0]["dead_fraction"] is not None  # PReLU is of the ReLU family
 

@@ -125,12 +125,9 @@ def test_batch_size_one_is_per_sample_sgd() -> None:
     assert int(Checkpoint.from_bytes(reports[0].checkpoint).optimizer["t"]) == 10  # 10 steps
 
 
-@pytest.mark.parametrize("blas_path", [True, False], ids=["blas-beta", "numpy"])
 def test_sgd_fused_into_backpropagation_trains_the_same_network(
-    blas_path: bool, monkeypatch: pytest.MonkeyPatch,
+    sgd_path: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if blas_path:  # this network's layers are small: let them take the ctypes GEMM too
-        monkeypatch.setattr(blas, "FUSED_MIN_ELEMENTS", 0)
     X, y = _blobs()
     spec = _spec(dtype="float64", l2=0.01, diagnostics_every=2,
                  optimizer={"name": "sgd", "learning_rate": 0.3,

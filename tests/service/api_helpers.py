@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy import func, select
 from service.app import create_app
 from service.db import Database
 from service.models import Job
+from service.observability import JsonFormatter
 from service.settings import Settings
 from tests.polling import eventually
 
@@ -187,3 +189,41 @@ async def finished_job(
         terminal, timeout=timeout, interval=0.05, message=f"job {job_id} to end"
     )
 
+
+@contextmanager
+def json_log(logger_name: str, level: int = logging.INFO) -> Iterator[io.StringIO]:
+    """What `logger_name` logs meanwhile, as the service's JSON lines, each formatted as it is
+    emitted (so the request id in context then is in it). Test settings keep loggers at WARNING."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(logger_name)
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield stream
+    finally:
+        logger.setLevel(previous)
+        logger.removeHandler(handler)
+
+
+async def raw_asgi(app: FastAPI, method: str, path: str, headers: list[tuple[bytes, bytes]],
+                   body: bytes = b"") -> tuple[int, list[tuple[bytes, bytes]]]:
+    """One request straight through the ASGI app, for headers an HTTP client would not send:
+    (status, response headers)."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "root_path": "", "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000),
+             "headers": [(b"host", b"127.0.0.1"), *headers]}
+    await app(scope, receive, send)
+    start = next(message for message in sent if message["type"] == "http.response.start")
+    return int(start["status"]), list(start.get("headers", []))

@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from service.observability import JsonFormatter, _incoming_request_id, request_id_var
-from tests.service.api_helpers import assert_problem, create_dataset, job_body
+from service.observability import JsonFormatter, request_id_var
+from tests.service.api_helpers import assert_problem, create_dataset, job_body, json_log, raw_asgi
 
 pytestmark = pytest.mark.anyio
 
@@ -104,23 +104,17 @@ async def test_request_id_is_echoed_or_generated(api: httpx.AsyncClient) -> None
     assert "app;dur=" in generated.headers["server-timing"]
 
 
-def test_a_request_id_with_a_trailing_newline_is_replaced() -> None:
+async def test_a_request_id_with_a_trailing_newline_is_replaced(app: FastAPI) -> None:
     """re's "$" matches before a final newline: "abc\n" passed the check and was echoed."""
-    assert _incoming_request_id({"headers": [(b"x-request-id", b"abc\n")]}) is None
-    assert _incoming_request_id({"headers": [(b"x-request-id", b"abc")]}) == "abc"
+    for sent, echoed in ((b"abc\n", False), (b"abc", True)):
+        _, headers = await raw_asgi(app, "GET", "/healthz", [(b"x-request-id", sent)])
+        assert (dict(headers)[b"x-request-id"] == sent) is echoed
 
 
 @pytest.fixture
 def access_log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("service.access")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)  # the test settings keep the service's loggers at WARNING
-    yield stream
-    logger.setLevel(logging.NOTSET)
-    logger.removeHandler(handler)
+    with json_log("service.access") as stream:
+        yield stream
 
 
 async def test_access_log_is_json_with_request_id_and_no_credentials(

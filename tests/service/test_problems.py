@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -14,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 
 from service.app import create_app
-from service.observability import JsonFormatter, request_id_var
+from service.observability import request_id_var
 from service.problems import PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from tests.service.api_helpers import (
     BASE_URL,
@@ -22,7 +21,9 @@ from tests.service.api_helpers import (
     client,
     create_dataset,
     job_body,
+    json_log,
     make_settings,
+    raw_asgi,
     running_app,
     strict_json,
 )
@@ -54,18 +55,11 @@ async def test_unexpected_errors_are_opaque_500_problems(raising_api: httpx.Asyn
 async def test_a_500_carries_the_request_id_in_its_header_and_its_log_line(
     raising_api: httpx.AsyncClient,
 ) -> None:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())  # formats as the record is emitted, as in production
-    logger = logging.getLogger("service.problems")
-    logger.addHandler(handler)
-    try:
+    with json_log("service.problems", logging.ERROR) as log:
         response = await raising_api.get("/test-only/explode", headers={"X-Request-ID": "t-500"})
-    finally:
-        logger.removeHandler(handler)
     assert_problem(response, 500)
     assert response.headers["x-request-id"] == "t-500"  # the one response a client must quote
-    (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
+    (line,) = [json.loads(text) for text in log.getvalue().splitlines()]
     assert line["level"] == "ERROR" and line["request_id"] == "t-500"
     assert request_id_var.get() is None
 
@@ -158,24 +152,10 @@ async def test_the_body_limit_answers_with_the_413_title_and_type(tmp_path: Path
 async def test_a_content_length_that_is_no_ascii_number_is_no_500(tmp_path: Path) -> None:
     """Raw ASGI (an HTTP client would refuse to send it): "²" passes str.isdigit, not int()."""
     app = create_app(make_settings(tmp_path))
-    body = b'{"padding": 1}'
-    sent: list[dict] = []
-
-    async def receive() -> dict:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": "/v1/jobs", "raw_path": b"/v1/jobs", "query_string": b"",
-             "root_path": "", "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000),
-             "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
-                         (b"content-length", b"\xb2")]}
     async with running_app(app):
-        await app(scope, receive, send)
-    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
-    assert 400 <= status < 500, sent
+        status, _ = await raw_asgi(app, "POST", "/v1/jobs", [
+            (b"content-type", b"application/json"), (b"content-length", b"\xb2")], b"{}")
+    assert 400 <= status < 500
 
 
 async def test_a_bad_json_dataset_envelope_is_located_like_any_validation_error(
