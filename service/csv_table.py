@@ -19,7 +19,7 @@ import numpy as np
 from service.dataset_errors import DatasetError, cell_error
 from service.settings import Settings
 
-__all__ = ["CsvTable", "read_csv_table"]
+__all__ = ["CsvTable", "csv_number", "read_csv_table"]
 
 _BLOCK_ELEMENTS = 1 << 20  # 8 MiB of float64 per block, whatever the width
 _CHARS_PER_NUMBER = 32  # "-1.2345678901234567e-308," fits; used to cap one physical line
@@ -134,9 +134,20 @@ def _target_cell(cell: str, column: str, row: int) -> str:
     return cell
 
 
+def csv_number(cell: str) -> float:
+    """A CSV cell as a float, in the plain ASCII notation other CSV readers accept.
+
+    Python's float() also takes digit-group underscores ("1_000") and non-ASCII digits ("١٢");
+    pandas, R and spreadsheets read those as text, so we refuse them rather than guess.
+    """
+    if "_" in cell or not cell.isascii():
+        raise ValueError(f"{cell!r} is not a plain number")
+    return float(cell)
+
+
 def _is_number(cell: str) -> bool:
     try:
-        float(cell)
+        csv_number(cell)
     except ValueError:
         return False
     return True
@@ -163,6 +174,9 @@ class _FeatureBlocks:
             self.blocks.append(np.empty((self.block_rows, len(self.names)), dtype=np.float64))
             self.filled, self.first_row = 0, row
         try:
+            joined = "".join(cells)  # one check per row keeps float()'s speed for plain cells
+            if "_" in joined or not joined.isascii():
+                raise ValueError(joined)
             self.blocks[-1][self.filled] = list(map(float, cells))
         except (ValueError, OverflowError):
             raise self._locate_bad_cell(cells, row) from None

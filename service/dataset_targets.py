@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 
+from service.csv_table import csv_number
 from service.dataset_errors import DatasetError, cell_error
 
 __all__ = [
@@ -48,7 +49,7 @@ def encode_texts(
     values = np.empty(len(cells), dtype=np.float64)
     for row, cell in enumerate(cells, start=1):
         try:
-            values[row - 1] = float(cell)
+            values[row - 1] = csv_number(cell)
         except (ValueError, OverflowError):
             if task == "regression":
                 raise cell_error(f"{cell[:40]!r} is not a number", row=row, column=column) from None

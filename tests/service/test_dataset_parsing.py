@@ -124,6 +124,8 @@ def test_csv_explicit_task_overrides_inference():
         ("a,b,t\n1,2,\n", 1, "t"),  # empty target
         ("a,b,t\n1,2,0\n3,4,nan\n", 2, "t"),  # non-finite numeric target
         ('a,b,t\n1,"2\n', 1, None),  # unterminated quote
+        ("a,b,t\n1,2,0\n1_000,4,1\n", 2, "a"),  # float() takes "1_000"; CSV readers do not
+        ("a,b,t\n1,\u0661\u0662,0\n", 1, "b"),  # Arabic-Indic digits: float() reads 12
     ],
 )
 def test_csv_bad_cells_name_their_row_and_column(text, row, column):
@@ -133,6 +135,15 @@ def test_csv_bad_cells_name_their_row_and_column(text, row, column):
     assert error["row"] == row
     assert error.get("column") == column
     assert f"row {row}" in caught.value.detail
+
+
+def test_csv_targets_in_python_only_number_forms_are_text_labels():
+    parsed = csv_dataset("a,t\n1,1_0\n2,2\n3,1_0\n")
+    assert parsed.task == "classification"
+    assert parsed.classes == ["1_0", "2"]
+    with pytest.raises(DatasetError) as caught:
+        csv_dataset("a,t\n1,2.5\n2,\u0663\n", task="regression")
+    assert (caught.value.errors[0]["row"], caught.value.errors[0]["column"]) == (2, "t")
 
 
 def test_csv_regression_refuses_text_targets_naming_the_cell():
