@@ -52,9 +52,11 @@ def test_vanishing_gradient_names_the_layer_and_the_ratio() -> None:
     assert "try ReLU or He initialisation" in found["message"]
 
 
-def test_a_ratio_just_above_the_vanishing_threshold_is_not_reported() -> None:
-    layers = [_layer(1, VANISHING_RATIO * 2), _layer(2, 1.0)]
-    assert layer_findings(layers) == []
+def test_the_vanishing_threshold_is_strict() -> None:
+    at_threshold = [_layer(1, VANISHING_RATIO), _layer(2, 1.0)]
+    assert layer_findings(at_threshold) == []
+    just_below = [_layer(1, VANISHING_RATIO * (1 - 1e-9)), _layer(2, 1.0)]
+    assert [found["code"] for found in layer_findings(just_below)] == ["vanishing_gradient"]
 
 
 def test_exploding_gradient_from_growth_towards_the_input() -> None:

@@ -89,7 +89,9 @@ def test_the_statistics_describe_this_batch_like_the_training_diagnostics() -> N
     tanh_slope = 1 - network.a[1] ** 2
     assert result["layers"][1]["saturated_fraction"] == pytest.approx(np.mean(tanh_slope < 0.05))
     assert 0.0 <= result["layers"][1]["saturated_fraction"] <= 1.0
-    assert result["layers"][0]["dead_fraction"] is not None  # PReLU is of the ReLU family
+    never_active = np.all(network.z[0] <= 0, axis=0)  # PReLU is of the ReLU family
+    assert result["layers"][0]["dead_fraction"] == pytest.approx(np.mean(never_active))
+    assert result["layers"][1]["dead_fraction"] is None  # tanh units cannot die
 
 
 def test_findings_come_with_the_gradients() -> None:

@@ -131,7 +131,12 @@ async def test_cancel_a_running_job_and_a_sweep_on_postgresql(api: httpx.AsyncCl
         assert (await finished_job(api, point["id"]))["status"] == "succeeded"
     ranked = (await api.get(f"/v1/sweeps/{sweep['id']}")).json()
     assert ranked["status_counts"] == {"succeeded": 2}
-    assert all(point["best"] is not None for point in ranked["jobs"])
+    assert ranked["metric"] == "val_accuracy"
+    for point in ranked["jobs"]:  # the window query that ranks jobs, checked on PostgreSQL
+        rows = (await api.get(f"/v1/jobs/{point['id']}/metrics")).json()["items"]
+        best = max(row["val_accuracy"] for row in rows)
+        assert point["best"] == best
+        assert point["best_epoch"] == next(r["epoch"] for r in rows if r["val_accuracy"] == best)
 
 
 async def test_owners_are_isolated_on_postgresql(postgres_url: str, tmp_path: Path) -> None:

@@ -101,17 +101,23 @@ def _request_properties(document: dict, node: object, seen: set[str]):
 
 def test_no_request_field_is_a_path_or_url(service_client):
     document = service_client.get("/openapi.json").json()
-    offenders = []
+    offenders, visited = [], set()
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
-            inputs = [operation.get("requestBody", {}), operation.get("parameters", [])]
-            for name, schema in _request_properties(document, inputs, set()):
+            parameters = operation.get("parameters", [])
+            fields = [(parameter["name"], parameter.get("schema", {})) for parameter in parameters]
+            fields += _request_properties(document, [operation.get("requestBody", {}), parameters],
+                                          set())
+            for name, schema in fields:
+                visited.add(name)
                 uploaded_bytes = schema.get("format") == "binary" or "contentMediaType" in schema
                 if (PATHLIKE_NAME.search(name) and not uploaded_bytes) or schema.get("format") in (
                     "uri", "uri-reference", "iri"
                 ):  # fmt: skip
                     offenders.append(f"{method.upper()} {path}: {name}")
     assert offenders == []
+    # the walk reached path and query parameters, JSON bodies and nested schemas
+    assert {"dataset_id", "limit", "inputs", "network", "units"} <= visited
 
 
 TRAVERSALS = ["../etc/passwd", "..%2f..%2fetc%2fpasswd", "%2e%2e%2f%2e%2e%2fetc%2fpasswd",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -26,14 +26,17 @@ def _claim(database: Database, worker_id: str = "w1", lease_seconds: float = 30.
                                 skip_locked=not database.is_sqlite)
 
 
-def _claim_all(data_dir: str, worker_id: str) -> list[str]:
-    """Runs in a separate process: claim until the queue is empty."""
+def _claim_all(data_dir: str, worker_id: str, barrier: Any, results: Any) -> None:
+    """Runs in a separate process: one claim, wait for the other process to have made one too
+    (so both are running when the race starts), then claim until the queue is empty."""
     database = Database(Settings(data_dir=Path(data_dir), workers=0))
-    claimed = []
+    barrier.wait(timeout=60)
+    claimed = [_claim(database, worker_id)]
+    barrier.wait(timeout=60)
     while (job_id := _claim(database, worker_id)) is not None:
         claimed.append(job_id)
     database.dispose()
-    return claimed
+    results.put((worker_id, claimed))
 
 
 def _report(epoch: int) -> dict:
@@ -97,15 +100,26 @@ def test_two_processes_racing_claim_each_of_200_jobs_exactly_once(tmp_path, data
     with database.write() as session:
         session.add_all(Job(owner="public", dataset_id=dataset, spec={}, epochs=1)
                         for _ in range(200))
-    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
-        results = list(pool.map(_claim_all, [str(tmp_path)] * 2, ["a", "b"]))
+    context = get_context("spawn")
+    barrier, queue = context.Barrier(2), context.Queue()
+    processes = [context.Process(target=_claim_all, args=(str(tmp_path), worker, barrier, queue))
+                 for worker in ("a", "b")]
+    for process in processes:
+        process.start()
+    try:
+        results = dict(queue.get(timeout=120) for _ in processes)
+    finally:
+        for process in processes:
+            process.join(timeout=60)
+            process.kill()
 
-    claimed = results[0] + results[1]
+    claimed = results["a"] + results["b"]
+    assert None not in claimed  # each process's first claim, made while the other waited, won
     assert len(claimed) == 200 and len(set(claimed)) == 200
     with database.read() as session:
         jobs = session.execute(select(Job)).scalars().all()
     assert all(job.status == "running" and job.attempt == 1 for job in jobs)
-    assert {job.id for job in jobs if job.worker_id == "a"} == set(results[0])
+    assert {job.id for job in jobs if job.worker_id == "a"} == set(results["a"])
 
 
 def test_record_epoch_commits_metrics_diagnostics_checkpoint_and_progress(database):

@@ -33,10 +33,13 @@ async def test_every_operation_but_the_probes_requires_the_bearer_scheme(
 
 
 async def test_every_error_response_is_a_problem_document(document: dict[str, Any]) -> None:
+    checked = set()
     for path, method, operation in operations(document):
         for status, response in operation["responses"].items():
             if status.startswith(("4", "5")):
                 assert "application/problem+json" in response["content"], (method, path, status)
+                checked.add(status)
+    assert {"401", "404", "409", "413", "415", "422", "429"} <= checked
 
 
 async def test_links_lead_from_creation_to_reading_and_cancelling(document: dict[str, Any]) -> None:
