@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from engine.errors import SpecError
 
@@ -156,11 +156,23 @@ def _normalise_activation(value: Any) -> Any:
     if isinstance(value, dict) and isinstance(value.get("name"), str):
         name = value["name"]
         if name in ACTIVATION_ALIASES:
-            value = {**ACTIVATION_ALIASES[name], **{k: v for k, v in value.items() if k != "name"}}
+            fixed = ACTIVATION_ALIASES[name]
+            clashes = [k for k, v in value.items() if k != "name" and fixed.get(k, v) != v]
+            if clashes:  # "silu" is swish with β = 1: a different β is a swish, not a silu
+                raise ValueError(f"{name!r} fixes {', '.join(clashes)}; use {fixed['name']!r} "
+                                 "to choose other values")
+            value = {**fixed, **{k: v for k, v in value.items() if k != "name"}}
         elif name not in ACTIVATION_NAMES:
             valid = ", ".join([*ACTIVATION_NAMES, *ACTIVATION_ALIASES])
             raise ValueError(f"unknown activation {name!r}; valid names: {valid}")
     return value
+
+
+# What a client may send, for the OpenAPI schema: a name (aliases included) or an object.
+ActivationInput = Literal[  # type: ignore[valid-type]
+    "identity", "logistic", "tanh", "hard_logistic", "hard_tanh", "relu", "leaky_relu", "prelu",
+    "softplus", "elu", "swish", "gelu", "softmax", "sigmoid", "silu",
+] | ActivationSpec
 
 
 # --- layers ------------------------------------------------------------------------------------
@@ -171,14 +183,11 @@ class DenseLayer(_Closed):
 
     type: Literal["dense"] = "dense"
     units: int = Field(ge=1, le=1_000_000)
-    activation: ActivationSpec = Field(default_factory=ReLU)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _activation_alias(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "activation" in data:
-            data = {**data, "activation": _normalise_activation(data["activation"])}
-        return data
+    activation: Annotated[
+        ActivationSpec,
+        BeforeValidator(_normalise_activation, json_schema_input_type=ActivationInput),
+    ] = Field(default_factory=ReLU, description="A name (aliases: sigmoid, silu) or an object "
+              "with a name and that activation's parameters.")
 
 
 class MaxoutLayer(_Closed):
@@ -204,6 +213,22 @@ InitializerName = Literal[
     "auto", "xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "lecun_uniform",
     "lecun_normal", "uniform", "normal", "zeros",
 ]
+InitializerInput = Literal[
+    "auto", "xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "lecun_uniform",
+    "lecun_normal", "uniform", "normal", "zeros",
+    "xavier", "glorot", "glorot_uniform", "glorot_normal", "he", "kaiming", "lecun",
+]
+
+
+def _normalise_init(value: Any) -> Any:
+    """Map an initializer alias to its canonical name; unknown names list the valid ones."""
+    if isinstance(value, str):
+        if value in INITIALIZER_ALIASES:
+            return INITIALIZER_ALIASES[value]
+        if value not in INITIALIZER_NAMES:
+            valid = ", ".join([*INITIALIZER_NAMES, *INITIALIZER_ALIASES])
+            raise ValueError(f"unknown init {value!r}; valid names: {valid}")
+    return value
 
 
 class NetworkSpec(_Closed):
@@ -213,7 +238,10 @@ class NetworkSpec(_Closed):
     """
 
     layers: list[LayerSpec] = Field(min_length=1, max_length=1024)
-    init: InitializerName = "auto"
+    init: Annotated[
+        InitializerName, BeforeValidator(_normalise_init, json_schema_input_type=InitializerInput)
+    ] = Field("auto", description="Aliases: " + ", ".join(
+        f"{alias} = {name}" for alias, name in INITIALIZER_ALIASES.items()) + ".")
 
     @model_validator(mode="before")
     @classmethod
@@ -227,13 +255,6 @@ class NetworkSpec(_Closed):
                 for layer in data["layers"]
             ]
             data = {**data, "layers": layers}
-        if isinstance(data, dict) and isinstance(data.get("init"), str):
-            name = data["init"]
-            if name in INITIALIZER_ALIASES:
-                data = {**data, "init": INITIALIZER_ALIASES[name]}
-            elif name not in INITIALIZER_NAMES:
-                valid = ", ".join([*INITIALIZER_NAMES, *INITIALIZER_ALIASES])
-                raise ValueError(f"unknown init {name!r}; valid names: {valid}")
         return data
 
     @model_validator(mode="after")

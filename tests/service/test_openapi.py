@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
 
 pytestmark = pytest.mark.anyio
@@ -68,3 +69,49 @@ async def test_hand_parsed_bodies_refer_to_existing_components(document: dict[st
         reference = body["content"]["application/json"]["schema"]["$ref"]
         assert reference.rsplit("/", 1)[1] in components
     assert "inputs" in components["PredictRequest"]["properties"]
+
+
+CONTRACT_JOB_BODY = {  # API.md's example, verbatim: names and aliases as clients write them
+    "dataset_id": "…",
+    "validation": {"split": 0.2},
+    "network": {
+        "layers": [
+            {"type": "dense", "units": 64, "activation": "tanh"},
+            {"type": "dense", "units": 10, "activation": "softmax"},
+        ],
+        "init": "xavier",
+    },
+    "loss": "cross_entropy",
+    "optimizer": {"name": "sgd", "learning_rate": 0.1, "momentum": 0.0},
+    "batch_size": 32,
+    "epochs": 50,
+    "l2": 0.0001,
+    "early_stopping": {"patience": 5},
+    "standardize": True,
+    "seed": 0,
+    "dtype": "float32",
+}
+
+
+def _request_validator(document: dict[str, Any], path: str) -> Any:
+    body = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+    return jsonschema_rs.validator_for({**body["schema"], "components": document["components"]})
+
+
+async def test_the_contracts_job_body_and_activation_aliases_fit_the_published_schema(
+    document: dict[str, Any],
+) -> None:
+    validator = _request_validator(document, "/v1/jobs")
+    assert validator.is_valid(CONTRACT_JOB_BODY)
+    for activation in ("sigmoid", "silu", {"name": "swish", "beta": 1.5, "learnable": True},
+                       {"name": "leaky_relu", "gamma": 0.1}):
+        layers = [{"type": "dense", "units": 4, "activation": activation},
+                  {"type": "dense", "units": 2, "activation": "softmax"}]
+        body = {**CONTRACT_JOB_BODY, "network": {"layers": layers, "init": "he"}}
+        assert validator.is_valid(body), activation
+    # the schema still says no to what the server refuses
+    wrong = {**CONTRACT_JOB_BODY, "network": {"layers": CONTRACT_JOB_BODY["network"]["layers"],
+                                              "init": "orthogonal"}}
+    assert not validator.is_valid(wrong)
+    unknown = [{"type": "dense", "units": 4, "activation": "mish"}]
+    assert not validator.is_valid({**CONTRACT_JOB_BODY, "network": {"layers": unknown}})
