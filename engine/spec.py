@@ -169,7 +169,7 @@ def _normalise_activation(value: Any) -> Any:
 
 
 # What a client may send, for the OpenAPI schema: a name (aliases included) or an object.
-ActivationInput = Literal[  # type: ignore[valid-type]
+ActivationInput = Literal[
     "identity", "logistic", "tanh", "hard_logistic", "hard_tanh", "relu", "leaky_relu", "prelu",
     "softplus", "elu", "swish", "gelu", "softmax", "sigmoid", "silu",
 ] | ActivationSpec
