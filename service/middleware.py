@@ -1,6 +1,7 @@
 """Security and limits middleware, installed once by create_app, outermost first:
 
     SecurityHeaders   every response: nosniff, X-Frame-Options DENY, no referrer
+    KeylessLoopback   403 on a non-loopback address while no API key is configured
     HostAllowlist     400 for a Host that is not ours (DNS rebinding)
     CORSMiddleware    only when FEEDFORWARD_CORS_ORIGINS is set
     OriginGuard       403 for state-changing requests from a foreign Origin
@@ -21,7 +22,13 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from service.body_limit import BodyLimit
-from service.request_guards import HostAllowlist, MediaTypeGuard, OriginGuard, SecurityHeaders
+from service.request_guards import (
+    HostAllowlist,
+    KeylessLoopback,
+    MediaTypeGuard,
+    OriginGuard,
+    SecurityHeaders,
+)
 from service.settings import Settings
 
 __all__ = ["JSON_MEDIA_TYPE", "UPLOAD_MEDIA_TYPES", "UPLOAD_ROUTE", "install_middleware"]
@@ -64,4 +71,6 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
             expose_headers=CORS_EXPOSED,
         )
     app.add_middleware(HostAllowlist, allowed=[settings.host, *_split(settings.allowed_hosts)])
+    if not settings.api_key_owners:
+        app.add_middleware(KeylessLoopback)
     app.add_middleware(SecurityHeaders)

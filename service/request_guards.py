@@ -4,6 +4,8 @@ Loopback is not a boundary: a page in the operator's browser can reach 127.0.0.1
 rebinding (Ray CVE-2025-62593, MLflow CVE-2025-14279) or a cross-site "simple" request with a
 `text/plain` body (MLflow CVE-2023-43472). So, with allowlists only:
 
+    KeylessLoopback   without API keys, a connection that reached a non-loopback address of this
+                      server → 403 (uvicorn run by hand on 0.0.0.0 skips `serve`'s bind check)
     HostAllowlist     Host must be a loopback name, the bind host or FEEDFORWARD_ALLOWED_HOSTS → 400
     OriginGuard       a state-changing request whose Origin is neither this server nor a configured
                       CORS origin → 403
@@ -18,6 +20,7 @@ anything else goes on to the router, whose 405 (with `Allow`) or 404 is the true
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Collection, Mapping
 from urllib.parse import urlsplit
 
@@ -32,6 +35,7 @@ __all__ = [
     "LOOPBACK_HOSTS",
     "SAFE_METHODS",
     "HostAllowlist",
+    "KeylessLoopback",
     "MediaTypeGuard",
     "OriginGuard",
     "SecurityHeaders",
@@ -68,6 +72,41 @@ def media_type(content_type: str | None) -> str:
 async def _reject(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
     response = problem_response(status, detail=detail)
     await response(scope, receive, send)
+
+
+class KeylessLoopback:
+    """403 for a connection to a non-loopback address while no API key is configured.
+
+    `feedforward serve` refuses such a bind before it starts; `uvicorn service.app:app --host
+    0.0.0.0` never asks us. The address the client connected to (ASGI `server`) decides, not the
+    Host header, which any non-browser client sets as it likes. Probes stay answered (they reveal
+    nothing and orchestrators call them on the pod's address).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")  # None on a Unix socket: local by construction
+        if (scope["type"] == "http" and server is not None and _public_address(str(server[0]))
+                and scope["path"] not in HEALTH_PATHS):
+            detail = ("this server has no API keys, so it answers only on loopback addresses; set "
+                      'FEEDFORWARD_API_KEYS="owner:key,..." to serve other addresses')
+            await _reject(scope, receive, send, 403, detail)
+            return
+        await self.app(scope, receive, send)
+
+
+def _public_address(host: str) -> bool:
+    """An IP address other than loopback (IPv4-mapped ones unwrapped). A name is not an address:
+    sockets report IPs, so names come only from in-process test transports ("testserver")."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not address.is_loopback
 
 
 class HostAllowlist:
