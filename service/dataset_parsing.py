@@ -8,7 +8,8 @@ after their headers were checked, JSON with a parser that refuses NaN/Infinity t
 Formats:
   CSV   header line required; target column `target` (default: last), numbers or string labels;
         every other column numeric
-  NPZ   members `X` (2-D) and `y` (1-D or 2-D), bool/int/uint/float32/float64
+  NPZ   members `X` (2-D) and `y` (1-D or 2-D), bool/int/uint/float32/float64; `y` may also be
+        1-D fixed-width unicode (`<U…`/`>U…`): class labels, stripped like CSV target cells
   JSON  {"X": [[...], ...], "y": [...]} (optional "name", "task", "feature_names")
 """
 
@@ -25,8 +26,16 @@ import numpy as np
 
 from service.csv_table import read_csv_table
 from service.dataset_checks import check_extent, check_finite_features, default_names
-from service.dataset_errors import DatasetError, UnsupportedDatasetFormat
-from service.dataset_targets import Label, Task, check_task, encode_numbers, encode_texts
+from service.dataset_errors import DatasetError, UnsupportedDatasetFormat, cell_error
+from service.dataset_targets import (
+    Label,
+    Targets,
+    Task,
+    check_task,
+    encode_labels,
+    encode_numbers,
+    encode_texts,
+)
 from service.json_dataset import read_json_dataset, strict_json_loads
 from service.npz_reader import read_npz_arrays
 from service.request_guards import media_type
@@ -204,10 +213,27 @@ def _from_arrays(
             f"y must have one row per row of X ({X.shape[0]}) and at least one target, "
             f"got shape {y.shape}"
         )
+    if y.dtype.kind == "U" and y.ndim != 1:
+        raise DatasetError(
+            f"y holds strings (dtype {y.dtype.str}), which are class labels: it must be 1-D, "
+            f"one label per row, got shape {y.shape}"
+        )
     check_extent(X.shape[0], X.shape[1], limits)
     if y.ndim == 2:  # the same bound as a JSON "y" matrix
         check_extent(y.shape[0], y.shape[1], limits)
     X = np.asarray(X, dtype=np.float64)
     check_finite_features(X)
-    encoded = encode_numbers(y, task=task, column=None, max_classes=limits.max_width)
+    if y.dtype.kind == "U":
+        encoded = _unicode_targets(y, task=task, max_classes=limits.max_width)
+    else:
+        encoded = encode_numbers(y, task=task, column=None, max_classes=limits.max_width)
     return ParsedDataset(X, encoded[0], encoded[1], default_names(X.shape[1]), None, encoded[2])
+
+
+def _unicode_targets(y: np.ndarray, *, task: Task | None, max_classes: int) -> Targets:
+    """A 1-D unicode y → classes, like JSON string labels; cells are stripped as in a CSV."""
+    labels = [label.strip() for label in y.tolist()]  # rows ≤ max_rows: check_extent came first
+    for row, label in enumerate(labels, start=1):
+        if not label:
+            raise cell_error("empty label", row=row, loc=["y", row - 1])
+    return encode_labels(labels, task=task, max_classes=max_classes)

@@ -16,6 +16,7 @@ from service.dataset_errors import DatasetError, cell_error
 
 __all__ = [
     "MAX_INFERRED_CLASSES",
+    "MAX_LABEL_CHARS",
     "Label",
     "Targets",
     "Task",
@@ -30,6 +31,7 @@ Label = str | int | float
 Targets = tuple[np.ndarray, Task, list[Label] | None]
 
 MAX_INFERRED_CLASSES = 100
+MAX_LABEL_CHARS = 1024  # a class name, not a document; bounds the stored classes array
 _EXACT_INTEGER_LIMIT = 2.0**53  # beyond this float64 cannot tell neighbouring integers apart
 
 
@@ -92,6 +94,14 @@ def _string_classes(cells: list[str], *, column: str | None, max_classes: int) -
     # Python sets, not np.unique: a numpy string array is as wide as the longest label in every row.
     labels = sorted(set(cells))
     _check_class_count(len(labels), column=column, max_classes=max_classes)
+    if max(map(len, labels)) > MAX_LABEL_CHARS:
+        # The stored classes are one string array, every label padded to the longest: one
+        # 1 MiB label among 8,192 classes would be 32 GiB.
+        row = next(i for i, cell in enumerate(cells, start=1) if len(cell) > MAX_LABEL_CHARS)
+        length = len(cells[row - 1])
+        msg = f"a class label of {length} characters; at most {MAX_LABEL_CHARS} allowed"
+        raise cell_error(msg, row=row, column=column,
+                         loc=["file"] if column else ["y", row - 1])
     index = {label: i for i, label in enumerate(labels)}
     y = np.fromiter((index[cell] for cell in cells), dtype=np.int64, count=len(cells))
     return y, "classification", list(labels)

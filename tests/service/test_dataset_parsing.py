@@ -19,6 +19,7 @@ from service.dataset_parsing import (
     parse_npz,
     parse_upload,
 )
+from service.dataset_targets import MAX_LABEL_CHARS
 from service.settings import Settings
 from tests.service.api_helpers import npz_bytes
 
@@ -92,6 +93,17 @@ def test_csv_whole_number_targets_with_few_values_are_classes():
     assert parsed.task == "classification"
     assert parsed.classes == [3, 7]
     assert all(type(c) is int for c in parsed.classes)
+
+
+def test_csv_whole_number_targets_with_exactly_100_values_are_still_classes():
+    rows = "\n".join(f"{i},{i * 3}" for i in range(1, 101))  # 100 distinct values: the limit
+    parsed = parse_csv(io.BytesIO(f"a,t\n{rows}\n".encode()), target=None, task=None,
+                       limits=Settings(max_rows=200))  # fmt: skip
+    assert parsed.task == "classification"
+    assert parsed.classes == [i * 3 for i in range(1, 101)]
+    assert all(type(c) is int for c in parsed.classes)
+    np.testing.assert_array_equal(parsed.y, np.arange(100))
+    assert parsed.y.dtype == np.int64
 
 
 def test_csv_whole_number_targets_with_many_values_are_regression():
@@ -351,6 +363,113 @@ def test_npz_member_count_is_checked_from_the_end_record():
         parse_npz(data, task=None, limits=LIMITS)
 
 
+# --- NPZ with unicode class labels ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["<U5", ">U5", ">U7"])
+def test_npz_unicode_y_is_class_labels_like_csv_strings(dtype):
+    X = np.arange(8, dtype=np.float64).reshape(4, 2)
+    y = np.array(["dog", "cat", " dog ", "cat"], dtype=dtype)  # stripped as a CSV target cell
+    parsed = parse_npz(npz_bytes(X=X, y=y), task=None, limits=LIMITS)
+    assert parsed.task == "classification"
+    assert parsed.classes == ["cat", "dog"]
+    assert parsed.y.dtype == np.int64 and parsed.y.tolist() == [1, 0, 1, 0]
+    np.testing.assert_array_equal(parsed.X, X)
+    assert parse_npz(npz_bytes(X=X, y=y), task="classification", limits=LIMITS).classes == [
+        "cat", "dog"]  # fmt: skip
+
+
+def test_npz_unicode_y_canonical_bytes_are_deterministic_and_pickle_free():
+    X = np.ones((4, 2))
+    little = parse_npz(npz_bytes(X=X, y=np.array(["b", "a", "b", "a"], dtype="<U4")),
+                       task=None, limits=LIMITS)  # fmt: skip
+    big = parse_npz(npz_bytes(X=X, y=np.array(["b", "a", "b", "a"], dtype=">U1")),
+                    task=None, limits=LIMITS)  # fmt: skip
+    data, digest = canonical_bytes(little)
+    assert canonical_bytes(big) == (data, digest)  # byte order and width of the upload do not leak
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        assert arrays["classes"].tolist() == ["a", "b"]
+        assert arrays["y"].tolist() == [1, 0, 1, 0]
+
+
+def test_npz_unicode_y_labels_are_strings_even_when_they_look_like_numbers():
+    y = np.array(["1", "2", "1", "2"])  # as JSON "y": ["1", "2"]: an explicit string type
+    assert parse_npz(npz_bytes(X=np.ones((4, 1)), y=y), task=None, limits=LIMITS).classes == [
+        "1", "2"]  # fmt: skip
+
+
+def test_npz_unicode_y_wider_than_a_csv_cell_is_refused_naming_y_and_width():
+    width = LIMITS.max_field_bytes + 1
+    y = np.array(["a", "b", "a", "b"], dtype=f"<U{width}")
+    wide = rf"y\.npy has dtype <U{width}: labels {width} characters wide"
+    with pytest.raises(DatasetError, match=wide) as caught:
+        parse_npz(npz_bytes(X=np.ones((4, 1)), y=y), task=None, limits=LIMITS)
+    assert caught.value.errors[0]["loc"] == ["y"]
+    y = np.array(["a", "b", "a", "b"], dtype=f"<U{LIMITS.max_field_bytes}")  # at the limit: read
+    assert parse_npz(npz_bytes(X=np.ones((4, 1)), y=y), task=None, limits=LIMITS).classes == [
+        "a", "b"]  # fmt: skip
+
+
+def test_npz_unicode_y_counts_its_real_bytes_against_the_budget():
+    limits = Settings(max_field_bytes=1024, max_array_elements=1000, max_rows=1000)
+    y = np.array(["a", "b"] * 100, dtype="<U10")  # 200 elements but 8000 bytes: budget 8 * 1000
+    data = zip_of({"X.npy": npy_bytes(np.ones((200, 1))), "y.npy": npy_bytes(y)},
+                  zipfile.ZIP_DEFLATED)  # fmt: skip
+    with pytest.raises(DatasetError, match="9600 bytes together; at most 8000"):
+        parse_npz(data, task=None, limits=limits)
+    assert parse_npz(npz_bytes(X=np.ones((200, 1)), y=y.astype("<U4")), task=None,
+                     limits=limits).classes == ["a", "b"]  # fmt: skip
+
+
+def test_npz_unicode_y_header_checks_happen_before_loading():
+    y_header = npy_header_only((LIMITS.max_array_elements + 1,), descr="<U3")  # no payload at all
+    with pytest.raises(DatasetError, match=r"y\.npy declares shape \(100001,\)"):
+        parse_npz(zip_of({"X.npy": npy_bytes(np.ones((4, 1))), "y.npy": y_header}), task=None,
+                  limits=LIMITS)  # fmt: skip
+    short = npy_header_only((4,), descr=">U3") + b"\0" * 47  # 4 labels need 48 bytes
+    with pytest.raises(DatasetError, match="holds"):
+        parse_npz(zip_of({"X.npy": npy_bytes(np.ones((4, 1))), "y.npy": short}), task=None,
+                  limits=LIMITS)  # fmt: skip
+
+
+def test_npz_unicode_y_with_invalid_code_points_is_refused_naming_the_row():
+    for code in (0xD800, 0x110000):
+        y = np.array([0x61, 0x62, code, 0x61], dtype="<u4").view("<U1")
+        with pytest.raises(DatasetError, match=f"U\\+{code:X}") as caught:
+            parse_npz(npz_bytes(X=np.ones((4, 1)), y=y), task=None, limits=LIMITS)
+        assert caught.value.errors[0]["loc"] == ["y", 2]
+
+
+UNICODE_Y_REFUSED = {
+    "bytes dtype": (np.array([b"a", b"b", b"a", b"b"]), None, "dtype |S1; only bool"),
+    "object dtype": (np.array(["a", "b", "a", "b"], dtype=object), None, "dtype |O; only bool"),
+    "two-dimensional": (np.array([["a"], ["b"], ["a"], ["b"]]), None, "must be 1-D"),
+    "regression task": (np.array(["a", "b", "a", "b"]), "regression", "'a' is not a number"),
+    "empty label": (np.array(["a", "b", "", "b"]), None, "row 3: empty label"),
+    "whitespace label": (np.array(["a", "b", "a", "  "]), None, "row 4: empty label"),
+    "single class": (np.array(["a", " a", "a ", "a"]), None, "single class"),
+    "too many classes": (np.array([f"c{i}" for i in range(4)]), None, "4 distinct labels"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNICODE_Y_REFUSED))
+def test_npz_unicode_y_refusals_say_why(case):
+    y, task, reason = UNICODE_Y_REFUSED[case]
+    data = zip_of({"X.npy": npy_bytes(np.ones((4, 1))), "y.npy": npy_bytes(y)})
+    limits = LIMITS.model_copy(update={"max_width": 3}) if case == "too many classes" else LIMITS
+    with pytest.raises(DatasetError) as caught:
+        parse_npz(data, task=task, limits=limits)
+    assert reason in caught.value.detail
+    if case in ("bytes dtype", "object dtype"):
+        assert "unicode strings" in caught.value.detail  # says which dtypes y may have
+
+
+def test_npz_unicode_x_is_still_refused_as_features():
+    with pytest.raises(DatasetError, match=r"X\.npy has dtype <U1; .*labels of y"):
+        parse_npz(npz_bytes(X=np.array([["a"]] * 4), y=np.array(["a", "b"] * 2)), task=None,
+                  limits=LIMITS)  # fmt: skip
+
+
 # --- JSON ----------------------------------------------------------------------------------------
 
 
@@ -470,3 +589,24 @@ def test_canonical_bytes_differ_when_the_data_differ():
     _, one = canonical_bytes(csv_dataset("a,t\n1,0\n2,1\n"))
     _, two = canonical_bytes(csv_dataset("a,t\n1,0\n3,1\n"))
     assert one != two
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_a_class_label_longer_than_the_cap_is_refused_naming_its_row(fmt):
+    # stored classes are one string array padded to the longest label: one huge label among
+    # thousands of classes would make it gigabytes
+    limits = LIMITS.model_copy(update={"max_field_bytes": 1 << 20})
+    labels = ["a", "b", "c" * (MAX_LABEL_CHARS + 1)]
+    with pytest.raises(DatasetError) as caught:
+        if fmt == "csv":
+            text = "x,t\n" + "".join(f"{i},{label}\n" for i, label in enumerate(labels))
+            parse_csv(io.BytesIO(text.encode()), target=None, task=None, limits=limits)
+        else:
+            body = {"X": [[0.0], [1.0], [2.0]], "y": labels}
+            parse_json_dataset(body, task=None, limits=limits)
+    assert caught.value.errors[0]["row"] == 3
+    assert f"at most {MAX_LABEL_CHARS}" in caught.value.detail
+    longest_allowed = "b" * MAX_LABEL_CHARS
+    text = f"x,t\n0,a\n1,{longest_allowed}\n"
+    parsed = parse_csv(io.BytesIO(text.encode()), target=None, task=None, limits=limits)
+    assert parsed.classes == ["a", longest_allowed]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import zipfile
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -11,14 +14,18 @@ import pytest
 from sqlalchemy import func, select
 
 from service.models import DatasetBlob
+from service.settings import Settings
 from tests.service.api_helpers import (
     IRIS_LABELS,
+    api_client,
     assert_problem,
     blobs,
     create_dataset,
     csv_bytes,
+    finished_job,
     iris_like_csv,
     job_body,
+    make_settings,
     npz_bytes,
     upload_csv,
     upload_json,
@@ -125,6 +132,42 @@ async def test_delete_is_refused_while_a_queued_job_uses_it(api: httpx.AsyncClie
     assert (await api.delete(f"/v1/datasets/{dataset['id']}")).status_code == 204
 
 
+async def test_delete_is_refused_while_a_queued_job_validates_on_it_until_cancelled(
+    api: httpx.AsyncClient,
+) -> None:
+    train = await create_dataset(api)
+    validation = await create_dataset(api, seed=5)  # same features and classes, other rows
+    body = job_body(train["id"], validation={"dataset_id": validation["id"]})
+    job = await api.post("/v1/jobs", json=body)
+    assert job.status_code == 202, job.text
+    assert job.json()["validation_dataset_id"] == validation["id"]
+    assert_problem(await api.delete(f"/v1/datasets/{validation['id']}"), 409, "job")
+    assert (await api.get(f"/v1/datasets/{validation['id']}")).status_code == 200
+    assert (await api.post(f"/v1/jobs/{job.json()['id']}/cancel")).status_code == 202
+    assert (await api.delete(f"/v1/datasets/{validation['id']}")).status_code == 204
+    assert_problem(await api.get(f"/v1/datasets/{validation['id']}"), 404)
+
+
+async def test_delete_of_a_validation_dataset_succeeds_once_its_job_has_finished(
+    tmp_path: Path,
+) -> None:
+    # Queued under an app without workers (so the 409 cannot race the job's end), then finished
+    # by an app with one worker on the same data directory.
+    async with api_client(make_settings(tmp_path)) as http:
+        train = await create_dataset(http)
+        validation = await create_dataset(http, seed=5)
+        body = job_body(train["id"], validation={"dataset_id": validation["id"]}, epochs=2)
+        job = await http.post("/v1/jobs", json=body)
+        assert job.status_code == 202, job.text
+        assert_problem(await http.delete(f"/v1/datasets/{validation['id']}"), 409, "job")
+    async with api_client(make_settings(tmp_path, workers=1)) as http:
+        finished = await finished_job(http, job.json()["id"])
+        assert finished["status"] == "succeeded", finished
+        assert finished["metrics"]["val_loss"] is not None  # it did validate on the dataset
+        assert (await http.delete(f"/v1/datasets/{validation['id']}")).status_code == 204
+        assert_problem(await http.get(f"/v1/datasets/{validation['id']}"), 404)
+
+
 @pytest.mark.parametrize(
     ("content", "words"),
     [
@@ -189,6 +232,66 @@ async def test_npz_with_object_array_is_422(api: httpx.AsyncClient) -> None:
     content = npz_bytes(X=np.array([[1, "a"]], dtype=object), y=np.array([0]))
     files = {"file": ("evil.npz", content, "application/octet-stream")}
     assert_problem(await api.post("/v1/datasets", files=files), 422)
+
+
+async def test_npz_with_unicode_labels_is_a_classification_dataset(
+    api: httpx.AsyncClient,
+) -> None:
+    X, ids = blobs(n_per_class=5)
+    y = np.array(["cat", "dog", "emu"])[ids]  # dtype <U3
+    files = {"file": ("pets.npz", npz_bytes(X=X, y=y), "application/octet-stream")}
+    response = await api.post("/v1/datasets", files=files)
+    assert response.status_code == 201, response.text
+    dataset = (await api.get(f"/v1/datasets/{response.json()['id']}")).json()
+    assert dataset["task"] == "classification"
+    assert dataset["classes"] == ["cat", "dog", "emu"]
+    assert (dataset["n_samples"], dataset["n_targets"]) == (15, 1)
+
+
+async def test_npz_with_unicode_labels_and_task_regression_is_422(api: httpx.AsyncClient) -> None:
+    content = npz_bytes(X=np.ones((4, 2)), y=np.array(["cat", "dog", "cat", "dog"]))
+    files = {"file": ("pets.npz", content, "application/octet-stream")}
+    response = await api.post("/v1/datasets", files=files, data={"task": "regression"})
+    assert_problem(response, 422, "not a number")
+
+
+@pytest.mark.parametrize(
+    ("y", "words"),
+    [(np.array([b"cat", b"dog"] * 2), ("|S3", "unicode")),
+     (np.array([["cat"], ["dog"]] * 2), ("1-D",)),
+     (np.array(["cat", "dog"] * 2, dtype=object), ("|O", "unicode"))],
+    ids=["bytes", "two-dimensional", "object"],
+)  # fmt: skip
+async def test_npz_with_unusable_string_labels_is_422(
+    api: httpx.AsyncClient, y: np.ndarray, words: tuple[str, ...]
+) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, X=np.ones((4, 2)), y=y, allow_pickle=True)  # test data only: object arrays
+    files = {"file": ("pets.npz", buffer.getvalue(), "application/octet-stream")}
+    assert_problem(await api.post("/v1/datasets", files=files), 422, *words)
+
+
+async def test_npz_with_labels_wider_than_a_csv_cell_is_422_before_loading(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    width = settings.max_field_bytes + 1  # 4 labels of this width would be 16 MiB: send a header
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": f"<U{width}", "fortran_order": False, "shape": (4,)}
+    )
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as npz:
+        npz.writestr("X.npy", npz_member(np.ones((4, 2))))
+        npz.writestr("y.npy", header.getvalue())
+    files = {"file": ("pets.npz", archive.getvalue(), "application/octet-stream")}
+    problem = assert_problem(await api.post("/v1/datasets", files=files), 422, "y.npy", str(width))
+    assert problem["errors"][0]["width"] == width
+
+
+def npz_member(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
 
 
 async def test_upload_idempotency_key_replays_the_first_dataset(api: httpx.AsyncClient) -> None:
