@@ -1,4 +1,4 @@
-"""S4 (static half) and S7: no code deserializer anywhere in engine/ or service/; patched parsers.
+"""S4 (static half) and S7: no code deserializer in engine/, service/, migrations/; patched parsers.
 
 The checker walks the syntax tree of every module, so comments and strings never trip it and
 aliases (`import pickle as p`, `from numpy import load`) do not hide a use. Each rule is shown to
@@ -15,7 +15,7 @@ import pytest
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("engine", "service")
+PACKAGES = ("engine", "service", "migrations")  # migrations run at every start-up
 FORBIDDEN_MODULES = frozenset({"pickle", "_pickle", "cPickle", "cloudpickle", "dill", "marshal",
                                "shelve", "joblib", "torch"})  # fmt: skip
 FORBIDDEN_CALLS = frozenset({"eval", "exec", "compile", "__import__"})
@@ -90,19 +90,43 @@ def _is_literal(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, str)
 
 
-def source_files() -> list[Path]:
-    files = [path for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))]
-    assert len(files) > 20, "the walk found too few modules; is ROOT right?"
-    return files
+def source_files(root: Path = ROOT) -> list[Path]:
+    return [path for package in PACKAGES for path in sorted((root / package).rglob("*.py"))]
 
 
-def test_engine_and_service_hold_no_code_deserializer():
-    found = [
+def scan(root: Path = ROOT) -> list[str]:
+    """Every forbidden construct in the scanned packages under `root`."""
+    return [
         problem
-        for path in source_files()
-        for problem in findings(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))
+        for path in source_files(root)
+        for problem in findings(path.read_text(encoding="utf-8"), str(path.relative_to(root)))
     ]
-    assert found == []
+
+
+def test_engine_service_and_migrations_hold_no_code_deserializer():
+    files = source_files()
+    assert len(files) > 20, "the walk found too few modules; is ROOT right?"
+    for package in PACKAGES:  # each package is walked, migrations/versions included
+        assert any(path.relative_to(ROOT).parts[0] == package for path in files), package
+    assert ROOT / "migrations" / "env.py" in files
+    assert any(path.parent == ROOT / "migrations" / "versions" for path in files)
+    assert scan() == []
+
+
+@pytest.mark.parametrize("where", ["migrations/env.py", "migrations/versions/0002_planted.py"])
+def test_the_scan_fires_on_a_forbidden_call_planted_under_migrations(tmp_path, where):
+    # A copy of the scanned tree with bad lines added to a migration (never to the real tree).
+    for path in source_files():
+        copy = tmp_path / path.relative_to(ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(path.read_bytes())
+    assert scan(tmp_path) == []
+    planted = tmp_path / where
+    before = planted.read_text(encoding="utf-8") if planted.exists() else ""
+    planted.write_text(before + "\nimport pickle\nvalue = eval('1')\n", encoding="utf-8")
+    found = scan(tmp_path)
+    assert len(found) == 2 and all(problem.startswith(f"{where}:") for problem in found), found
+    assert "imports pickle" in found[0] and "calls eval" in found[1]
 
 
 PLANTED = {

@@ -67,6 +67,50 @@ async def test_submit_fills_defaults_resolves_aliases_and_draws_a_seed(
     assert isinstance(spec["seed"], int) and 0 <= spec["seed"] < 2**63
 
 
+async def test_a_body_of_only_dataset_and_network_gets_the_contract_defaults(
+    api: httpx.AsyncClient,
+) -> None:
+    dataset = await create_dataset(api)
+    body = {"dataset_id": dataset["id"], "network": job_body(dataset["id"])["network"]}
+    response = await api.post("/v1/jobs", json=body)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    stored = (await api.get(f"/v1/jobs/{job['id']}")).json()
+    for spec in (job["spec"], stored["spec"]):
+        assert spec["validation"] is None and spec["early_stopping"] is None
+        assert (spec["optimizer"]["name"], spec["optimizer"]["learning_rate"]) == ("sgd", 0.01)
+        assert (spec["batch_size"], spec["epochs"], spec["l2"]) == (32, 10, 0.0)
+        assert spec["standardize"] is True and spec["dtype"] == "float32"
+        assert spec["loss"] == "cross_entropy"  # from the classification task and softmax output
+        assert type(spec["seed"]) is int and 0 <= spec["seed"] < 2**63
+    assert stored["spec"]["seed"] == job["spec"]["seed"]
+    assert (job["epochs"], job["validation_dataset_id"]) == (10, None)
+
+
+async def test_silu_is_stored_as_swish_with_beta_1_and_silu_with_another_beta_is_422(
+    api: httpx.AsyncClient, app: FastAPI
+) -> None:
+    dataset = await create_dataset(api)
+    body = job_body(dataset["id"])
+    body["network"]["layers"][0] = {"units": 4, "activation": "silu"}
+    response = await api.post("/v1/jobs", json=body)
+    assert response.status_code == 202, response.text
+    layer = response.json()["spec"]["network"]["layers"][0]
+    assert layer["activation"] == {"name": "swish", "beta": 1.0, "learnable": False}
+    assert job_count(app.state.database) == 1
+
+    body["network"]["layers"][0] = {"units": 4, "activation": {"name": "silu", "beta": 2.0}}
+    problem = assert_problem(await api.post("/v1/jobs", json=body), 422)
+    locations = [error["loc"] for error in problem["errors"]]
+    # pydantic puts the layer's union tag in the path: body.network.layers.0.dense.activation
+    assert locations and all(
+        loc[:4] == ["body", "network", "layers", 0] and loc[-1] == "activation"
+        for loc in locations
+    ), locations
+    assert "beta" in str(problem["errors"]), problem
+    assert job_count(app.state.database) == 1
+
+
 async def test_unknown_dataset_is_404_naming_it_and_creates_nothing(
     api: httpx.AsyncClient, app: FastAPI
 ) -> None:

@@ -52,8 +52,44 @@ def test_upgrade_is_idempotent(database: Database) -> None:
     assert current_revision(database.engine) == head_revision()
 
 
+SYNCHRONOUS_LEVELS = {"OFF": 0, "NORMAL": 1, "FULL": 2, "EXTRA": 3}  # what PRAGMA synchronous reads
+
+
 def test_migrations_keep_sqlite_pragmas(database: Database) -> None:
     upgrade_to_head(database.engine)
     with database.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        busy_timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        assert busy_timeout == database.settings.sqlite_busy_timeout_ms > 0
+        synchronous = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+        assert synchronous == SYNCHRONOUS_LEVELS[database.settings.sqlite_synchronous] == 2
+
+
+@pytest.mark.parametrize("synchronous", ["NORMAL", "FULL"])
+def test_every_new_sqlite_connection_has_a_busy_timeout_and_the_synchronous_setting(
+    tmp_path: Path, synchronous: str
+) -> None:
+    settings = make_settings(tmp_path, sqlite_synchronous=synchronous,
+                             sqlite_busy_timeout_ms=7_500)  # fmt: skip
+    database = Database(settings)
+    try:
+        upgrade_to_head(database.engine)
+        # Two DBAPI connections checked out at once are two connections, each freshly opened
+        # (raw ones: a SQLAlchemy Connection would BEGIN IMMEDIATE and the second would wait).
+        first, second = database.engine.raw_connection(), database.engine.raw_connection()
+        try:
+            assert first.dbapi_connection is not second.dbapi_connection
+            for connection in (first, second):
+                cursor = connection.cursor()
+                assert cursor.execute("PRAGMA busy_timeout").fetchone()[0] == 7_500
+                level = cursor.execute("PRAGMA synchronous").fetchone()[0]
+                assert level == SYNCHRONOUS_LEVELS[synchronous]
+                assert cursor.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+                assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+                cursor.close()
+        finally:
+            first.close()
+            second.close()
+    finally:
+        database.dispose()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,9 +21,13 @@ from engine.spec import NetworkSpec, parameter_count
 from service.models import EpochRecord, Job, Model, ModelWeights
 from tests.service.api_helpers import (
     IRIS_LABELS,
+    api_client,
     assert_problem,
     blobs,
     create_dataset,
+    finished_job,
+    job_body,
+    make_settings,
     upload_json,
 )
 
@@ -425,3 +431,155 @@ async def test_predict_needs_exactly_one_of_inputs_and_inputs_npy(
     both = {"inputs": [[0.0] * 4], "inputs_npy": npy_base64(np.zeros((1, 4)))}
     assert_problem(await api.post(path, json=both), 422, "exactly one")
     assert_problem(await api.post(path, json={}), 422, "exactly one")
+
+
+# --- evaluation metrics and exported weights, checked against arithmetic done here --------------
+
+
+async def test_regression_evaluate_r2_mse_mae_follow_the_models_own_predictions(
+    api: httpx.AsyncClient, app: FastAPI
+) -> None:
+    X = np.random.default_rng(4).uniform(-2.0, 2.0, size=(9, 2))
+    y = np.sin(X[:, 0]) + X[:, 1] ** 2  # not what an untrained ReLU net predicts
+    dataset = (await upload_json(api, {"X": X.tolist(), "y": y.tolist()})).json()
+    assert dataset["task"] == "regression"
+    model_id = publish(app, dataset, build_engine_model(REGRESSOR, X, "regression"), REGRESSOR)
+    predicted = np.array(
+        (await api.post(f"/v1/models/{model_id}/predict", json={"inputs": X.tolist()})).json()[
+            "predictions"
+        ]
+    )
+    residual = y - predicted
+    r2 = 1.0 - np.sum(residual**2) / np.sum((y - y.mean()) ** 2)
+    path = f"/v1/models/{model_id}/evaluate"
+    for body in ({"inputs": X.tolist(), "targets": y.tolist()}, {"dataset_id": dataset["id"]}):
+        response = await api.post(path, json=body)
+        assert response.status_code == 200, response.text
+        result = response.json()
+        assert result["n_samples"] == 9
+        assert result["r2"] == pytest.approx(r2, rel=1e-5, abs=1e-6)
+        assert result["mse"] == pytest.approx(np.mean(residual**2), rel=1e-5)
+        assert result["mae"] == pytest.approx(np.mean(np.abs(residual)), rel=1e-5)
+        assert result["loss"] == pytest.approx(0.5 * np.mean(residual**2), rel=1e-4)
+
+
+@pytest.fixture
+async def trained_api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """A client on an app with one real worker, for models trained through the API."""
+    async with api_client(make_settings(tmp_path, workers=1)) as http:
+        yield http
+
+
+async def train_model(http: httpx.AsyncClient, body: dict[str, Any]) -> str:
+    """Submit a job, wait for it to succeed, and return its model id."""
+    submitted = await http.post("/v1/jobs", json=body)
+    assert submitted.status_code == 202, submitted.text
+    job = await finished_job(http, submitted.json()["id"])
+    assert job["status"] == "succeeded", job
+    return str(job["model_id"])
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _standardized(arrays: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    if "mean" in arrays:
+        return (X - arrays["mean"]) / arrays["scale"]
+    return X
+
+
+async def test_binary_logistic_classifier_trained_through_the_api(
+    trained_api: httpx.AsyncClient,
+) -> None:
+    dataset = await create_dataset(trained_api, n_classes=2, n_per_class=15, seed=2)
+    assert dataset["classes"] == ["setosa", "versicolor"]
+    network = {"layers": [{"units": 3, "activation": "tanh"},
+                          {"units": 1, "activation": "logistic"}]}
+    body = job_body(dataset["id"], network=network, loss="cross_entropy", epochs=2,
+                    optimizer={"name": "sgd", "learning_rate": 0.05})
+    model_id = await train_model(trained_api, body)
+    X, y = blobs(n_classes=2, n_per_class=15, seed=2)
+    n = len(y)
+
+    predicted = (
+        await trained_api.post(f"/v1/models/{model_id}/predict", json={"inputs": X.tolist()})
+    ).json()
+    classes = predicted["classes"]
+    assert classes == dataset["classes"]
+    proba = np.array(predicted["probabilities"])
+    assert proba.shape == (n, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    # p is the logistic unit's output, the probability of classes[1]: a forward pass from the
+    # exported weights gives it, so the rows are [1 − p, p] and not the other way round.
+    with np.load(io.BytesIO((await trained_api.get(f"/v1/models/{model_id}/weights")).content),
+                 allow_pickle=False) as npz:
+        w = {name: npz[name].astype(np.float64) for name in npz.files}
+    a1 = np.tanh(_standardized(w, X) @ w["W1"].T + w["b1"])
+    p = _sigmoid(a1 @ w["W2"].T + w["b2"])[:, 0]
+    np.testing.assert_allclose(proba[:, 1], p, atol=1e-5)
+    np.testing.assert_allclose(proba[:, 0], 1.0 - p, atol=1e-5)
+    assert predicted["predictions"] == [classes[i] for i in np.argmax(proba, axis=1)]
+
+    targets = [classes[i] for i in y]
+    result = (
+        await trained_api.post(
+            f"/v1/models/{model_id}/evaluate", json={"inputs": X.tolist(), "targets": targets}
+        )
+    ).json()
+    predicted_ids = np.array([classes.index(label) for label in predicted["predictions"]])
+    assert result["n_samples"] == n
+    assert result["accuracy"] == pytest.approx(float(np.mean(predicted_ids == y)))
+    expected = np.zeros((2, 2), dtype=int)
+    np.add.at(expected, (y, predicted_ids), 1)  # rows: true class, columns: predicted
+    confusion = np.array(result["confusion_matrix"])
+    assert confusion.shape == (2, 2) and confusion.sum() == n
+    assert confusion.tolist() == expected.tolist()
+    loss = -np.mean(np.log(proba[np.arange(n), y]))
+    assert result["loss"] == pytest.approx(loss, rel=1e-4)
+
+
+async def test_weights_of_prelu_swish_and_maxout_layers_reproduce_predict(
+    trained_api: httpx.AsyncClient,
+) -> None:
+    dataset = await create_dataset(trained_api, n_per_class=8)
+    network = {
+        "layers": [
+            {"units": 3, "activation": {"name": "prelu"}},
+            {"units": 4, "activation": {"name": "swish", "beta": 1.5, "learnable": True}},
+            {"type": "maxout", "units": 2, "pieces": 3},
+            {"units": 3, "activation": "softmax"},
+        ]
+    }
+    model_id = await train_model(trained_api, job_body(dataset["id"], network=network, epochs=2))
+    path = f"/v1/models/{model_id}/weights"
+    with np.load(io.BytesIO((await trained_api.get(path)).content), allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    shapes = {
+        "W1": (3, 4), "b1": (3,), "gamma1": (3,),
+        "W2": (4, 3), "b2": (4,), "beta2": (4,),
+        "W3": (2, 3, 4), "b3": (2, 3),
+        "W4": (3, 2), "b4": (3,),
+    }  # fmt: skip
+    assert set(arrays) - {"mean", "scale"} == set(shapes)
+    assert {name: arrays[name].shape for name in shapes} == shapes
+    as_json = (await trained_api.get(path, params={"format": "json"})).json()
+    assert set(as_json["arrays"]) == set(arrays)
+    for name, array in arrays.items():
+        assert tuple(as_json["shapes"][name]) == array.shape, name
+        np.testing.assert_allclose(as_json["arrays"][name], array, rtol=1e-6, err_msg=name)
+
+    X, _ = blobs(n_per_class=8)
+    w = {name: array.astype(np.float64) for name, array in arrays.items()}
+    z1 = _standardized(w, X) @ w["W1"].T + w["b1"]
+    a1 = np.where(z1 > 0, z1, w["gamma1"] * z1)
+    z2 = a1 @ w["W2"].T + w["b2"]
+    a2 = z2 * _sigmoid(w["beta2"] * z2)
+    a3 = (np.einsum("ikj,nj->nik", w["W3"], a2) + w["b3"]).max(axis=2)
+    z4 = a3 @ w["W4"].T + w["b4"]
+    expected = np.exp(z4 - z4.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    predicted = (
+        await trained_api.post(f"/v1/models/{model_id}/predict", json={"inputs": X.tolist()})
+    ).json()
+    np.testing.assert_allclose(predicted["probabilities"], expected, atol=1e-5)
