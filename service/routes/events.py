@@ -77,19 +77,34 @@ def _data(value: dict[str, Any]) -> str:
 
 
 async def _job_events(database: Database, job_id: str, after_epoch: int) -> AsyncIterator[Any]:
+    """Per poll: a new non-terminal status, then the new epochs, then a terminal status — the
+    order they happened in. A job seen queued and then finished ran in between, unseen: its
+    `running` is sent (the job as it was then) before its epochs, so no status change is lost."""
     last_status = None
     while True:
         snapshot = await anyio.to_thread.run_sync(_read_snapshot, database, job_id, after_epoch)
+        job, status = snapshot.job, snapshot.job["status"]
+        if status != last_status and status not in TERMINAL_STATUSES:
+            last_status = status
+            yield ServerSentEvent(data=_data(job), event="status")
+        elif last_status == "queued" and status in TERMINAL_STATUSES and job["started_at"]:
+            last_status = "running"
+            yield ServerSentEvent(data=_data(_while_running(job)), event="status")
         for row in snapshot.epochs:
             after_epoch = row["epoch"]
             yield ServerSentEvent(data=_data(row), event="epoch", id=str(after_epoch))
-        status = snapshot.job["status"]
         if status != last_status:
             last_status = status
-            yield ServerSentEvent(data=_data(snapshot.job), event="status")
+            yield ServerSentEvent(data=_data(job), event="status")
         if status in TERMINAL_STATUSES:
             return
         await anyio.sleep(POLL_SECONDS)
+
+
+def _while_running(job: dict[str, Any]) -> dict[str, Any]:
+    """A finished job as it was while running: no outcome yet, no epoch reported."""
+    outcome = ("finished_at", "model_id", "error", "failure_reason", "stop_reason", "metrics")
+    return {**job, "status": "running", "epoch": 0, **dict.fromkeys(outcome)}
 
 
 def _last_epoch_seen(last_event_id: str | None) -> int:

@@ -123,9 +123,39 @@ async def test_stream_sends_done_epochs_then_live_ones_and_ends_after_the_termin
     statuses = [data["status"] for name, data in stream if name == "status"]
     assert statuses == ["running", "succeeded"]
     assert stream[-1][0] == "status" and stream[-1][1]["model_id"] is not None
-    assert stream[0] == ("epoch", {"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5,
+    assert stream[0][0] == "status"  # running first: the epochs happened while it ran
+    assert stream[1] == ("epoch", {"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5,
                                    "val_loss": None, "val_accuracy": None,
                                    "learning_rate": 0.1, "seconds": 0.1})
+
+
+async def test_a_job_that_ran_and_finished_between_two_polls_still_reports_running(
+    running, polls
+):
+    supervisor = _Supervisor(running.state.database)
+    async with client(running, key="key-a") as http:
+        dataset = await create_dataset(http)
+        job_id = (await http.post("/v1/jobs", json=job_body(dataset["id"]))).json()["id"]
+        result: dict = {}
+
+        async def listen() -> None:
+            result["response"] = await http.get(f"/v1/jobs/{job_id}/events")
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(listen)
+            await _after_next_poll(polls)  # the stream has seen it queued
+            supervisor.claim()
+            supervisor.epoch(job_id, 1)
+            supervisor.epoch(job_id, 2)
+            supervisor.succeed(job_id)  # all before the stream looks again
+
+    stream = _parse(result["response"].text)
+    assert [(name, data.get("status"), data.get("epoch")) for name, data in stream] == [
+        ("status", "queued", 0), ("status", "running", 0), ("epoch", None, 1),
+        ("epoch", None, 2), ("status", "succeeded", 2)]
+    while_running = stream[1][1]
+    assert while_running["started_at"] is not None and while_running["finished_at"] is None
+    assert while_running["model_id"] is None and while_running["metrics"] is None
 
 
 async def _a_job_that_succeeded_after_three_epochs(running, http) -> str:
