@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from engine.spec import MAX_EPOCHS
 from service import crud
 from service.auth import OwnerDep
 from service.db import Database
@@ -23,6 +24,7 @@ __all__ = [
     "JobDep",
     "JobWithModelIdDep",
     "ModelDep",
+    "EpochPageDep",
     "PageDep",
     "RawBodyDep",
     "Pagination",
@@ -79,6 +81,20 @@ async def pagination(
 
 
 PageDep = Annotated[Pagination, Depends(pagination)]
+
+EPOCH_PAGE_DEFAULT = 10_000  # the default max_epochs: a job's rows come whole unless asked
+
+
+async def epoch_pagination(
+    limit: Annotated[int, Query(ge=1, le=MAX_EPOCHS, description="Epochs per page (default: "
+                                f"{EPOCH_PAGE_DEFAULT}, every epoch of a default job).")]
+    = EPOCH_PAGE_DEFAULT,
+    offset: Annotated[int, Query(ge=0, le=MAX_EPOCHS, description="Epochs to skip.")] = 0,
+) -> Pagination:
+    return Pagination(limit=limit, offset=offset)
+
+
+EpochPageDep = Annotated[Pagination, Depends(epoch_pagination)]
 
 
 def closed_query(*names: str) -> Any:

@@ -40,6 +40,9 @@ class LayerInfo(BaseModel):
     units: int
     activation: dict[str, Any] | None = Field(description="The activation spec (dense layers).")
     pieces: int | None = Field(None, description="Linear pieces per unit (maxout layers).")
+    shape: list[int] = Field(
+        description="The shape of W⁽ˡ⁾: (M_l, M_{l-1}), or (M_l, K, M_{l-1}) for maxout."
+    )
     shapes: dict[str, list[int]] = Field(
         description="Parameter array shapes, e.g. W: (M_l, M_{l-1})."
     )

@@ -115,6 +115,7 @@ def layer_infos(network: dict[str, Any], n_features: int) -> list[LayerInfo]:
                 units=layer.units,
                 activation=activation,
                 pieces=getattr(layer, "pieces", None),
+                shape=list(shapes["W"]),
                 shapes={name: list(shape) for name, shape in shapes.items()},
             )
         )

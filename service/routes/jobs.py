@@ -11,6 +11,7 @@ from service import crud
 from service.auth import OwnerDep
 from service.deps import (
     DatabaseDep,
+    EpochPageDep,
     JobDep,
     JobWithModelIdDep,
     PageDep,
@@ -98,7 +99,9 @@ async def get_job(row: JobWithModelIdDep) -> JobOut:
     responses=error_responses(404, 422),
     dependencies=[closed_query("limit", "offset")],
 )
-def get_job_metrics(job: JobDep, database: DatabaseDep, page: PageDep) -> Page[MetricsRow]:
+def get_job_metrics(
+    job: JobDep, database: DatabaseDep, page: EpochPageDep
+) -> Page[MetricsRow]:
     """One metrics row per finished epoch, in epoch order."""
     with database.read() as session:
         records = crud.epoch_records(session, job_id=job.id, limit=page.limit, offset=page.offset)

@@ -300,6 +300,22 @@ async def test_metrics_are_one_row_per_epoch_with_null_for_non_finite(
     assert rows[0]["train_loss"] == 0.9 and rows[1]["train_loss"] is None
 
 
+async def test_metrics_come_whole_by_default_beyond_the_usual_page(
+    api: httpx.AsyncClient, app: FastAPI
+) -> None:
+    dataset = await create_dataset(api)
+    job_id = (await api.post("/v1/jobs", json=job_body(dataset["id"]))).json()["id"]
+    with app.state.database.write() as session:
+        session.add_all(EpochRecord(job_id=job_id, epoch=epoch, train_loss=1.0 / epoch, seconds=0.1,
+                                    learning_rate=0.1,
+                                    layers=[], findings=[]) for epoch in range(1, 121))
+    page = (await api.get(f"/v1/jobs/{job_id}/metrics")).json()
+    assert [row["epoch"] for row in page["items"]] == list(range(1, 121))  # lists stop at 50
+    assert (page["total"], page["limit"], page["offset"]) == (120, 10_000, 0)
+    page = (await api.get(f"/v1/jobs/{job_id}/metrics?limit=5&offset=100")).json()
+    assert [row["epoch"] for row in page["items"]] == [101, 102, 103, 104, 105]
+
+
 async def test_unknown_job_is_404(api: httpx.AsyncClient) -> None:
     for path in ("/v1/jobs/nope", "/v1/jobs/nope/metrics"):
         assert_problem(await api.get(path), 404, "nope")

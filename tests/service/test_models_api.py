@@ -124,6 +124,7 @@ async def test_get_and_list_models(api: httpx.AsyncClient, classifier: dict[str,
     assert model["parameter_count"] == (4 + 1) * 5 + (5 + 1) * 3
     assert model["classes"] == sorted(IRIS_LABELS) and model["task"] == "classification"
     assert model["layers"][0]["shapes"] == {"W": [5, 4], "b": [5]}
+    assert model["layers"][0]["shape"] == [5, 4]  # API.md: "per layer: shape, activation"
     assert model["layers"][1]["activation"] == {"name": "softmax"}
     assert model["best_epoch"] == 2 and model["metrics"]["train_loss"] == 0.5
     listing = (await api.get("/v1/models")).json()
@@ -563,6 +564,8 @@ async def test_weights_of_prelu_swish_and_maxout_layers_reproduce_predict(
     }  # fmt: skip
     assert set(arrays) - {"mean", "scale"} == set(shapes)
     assert {name: arrays[name].shape for name in shapes} == shapes
+    layers = (await trained_api.get(f"/v1/models/{model_id}")).json()["layers"]
+    assert [tuple(layer["shape"]) for layer in layers] == [shapes[f"W{k}"] for k in range(1, 5)]
     as_json = (await trained_api.get(path, params={"format": "json"})).json()
     assert set(as_json["arrays"]) == set(arrays)
     for name, array in arrays.items():
