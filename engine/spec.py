@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from engine.errors import SpecError
 
@@ -60,15 +69,25 @@ class _Closed(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _known_keys_only(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = [key for key in data if key not in cls.model_fields]
-            if unknown:
-                names = ", ".join(repr(key) for key in unknown)
-                raise ValueError(f"unknown key {names}; valid keys: {', '.join(cls.model_fields)}")
-        return data
+    def _known_keys_only(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        """Each unknown key is an error at its own place, reported with the known keys' errors
+        (raising at the first unknown key hid every other mistake in the body)."""
+        if not isinstance(data, dict) or all(key in cls.model_fields for key in data):
+            return handler(data)
+        valid = ", ".join(cls.model_fields)
+        errors = [InitErrorDetails(type=PydanticCustomError(
+            "unknown_key", "unknown key {key}; valid keys: {valid}", {"key": repr(key),
+                                                                      "valid": valid}),
+            loc=(key,), input=value) for key, value in data.items() if key not in cls.model_fields]
+        try:
+            handler({key: value for key, value in data.items() if key in cls.model_fields})
+        except ValidationError as known:
+            errors += [InitErrorDetails(type=PydanticCustomError(e["type"], "{msg}",
+                                                                 {"msg": e["msg"]}),
+                                        loc=e["loc"], input=e["input"]) for e in known.errors()]
+        raise ValidationError.from_exception_data(cls.__name__, errors)
 
 
 # --- activations -------------------------------------------------------------------------------

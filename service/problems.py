@@ -196,18 +196,38 @@ def _api_error(_request: Request, exc: Exception) -> Response:
     )
 
 
-def _clean_validation_error(error: dict[str, Any]) -> dict[str, Any]:
+def _clean_validation_error(error: dict[str, Any], body: Any) -> dict[str, Any]:
     # Only loc/msg/type: pydantic's `input` and `ctx` may echo NaN, huge bodies or exceptions.
-    return field_error(
-        [str(part) if not isinstance(part, int) else part for part in error["loc"]],
-        str(error["msg"]),
-        type=str(error.get("type", "value_error")),
-    )
+    loc = [str(part) if not isinstance(part, int) else part for part in error["loc"]]
+    if loc[:1] == ["body"]:
+        loc = ["body", *_client_path(loc[1:], body)]
+    return field_error(loc, str(error["msg"]), type=str(error.get("type", "value_error")))
+
+
+def _client_path(loc: list[str | int], body: Any) -> list[str | int]:
+    """`loc` as a path into the body the client sent, without the union tags pydantic inserts
+    (…, "layers", 0, "dense", "units" → …, "layers", 0, "units"): a tag is a step that is not a
+    key of the object at that point but its "type" (dense when omitted) or "name"."""
+    path: list[str | int] = []
+    node = body
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and part in (
+            node.get("type", "dense"), node.get("name")
+        ):
+            continue
+        path.append(part)
+        if isinstance(node, dict) and isinstance(part, str):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return path
 
 
 def _request_validation(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = [_clean_validation_error(dict(error)) for error in exc.errors()]
+    errors = [_clean_validation_error(dict(error), exc.body) for error in exc.errors()]
     first = errors[0] if errors else field_error([], "invalid request")
     where = ".".join(str(part) for part in first["loc"])
     detail: str = f"{where}: {first['msg']}" if where else str(first["msg"])

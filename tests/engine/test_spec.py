@@ -120,3 +120,13 @@ def test_buffer_values_per_row_is_what_the_layers_allocate() -> None:
     buffers = network._buffers[7]
     allocated = sum(array.size for layer in buffers for array in {id(a): a for a in layer}.values())
     assert allocated == 7 * buffer_values_per_row(spec)
+
+
+def test_unknown_keys_are_reported_with_the_other_errors_each_at_its_place() -> None:
+    body = {"network": {"layers": [{"units": 0, "actvation": "tanh"}]}, "epochz": 3, "epochs": 0}
+    with pytest.raises(ValidationError) as caught:
+        TrainingSpec.model_validate(body)
+    found = {error["loc"]: error["type"] for error in caught.value.errors()}
+    assert found == {("epochz",): "unknown_key", ("epochs",): "greater_than_equal",
+                     ("network", "layers", 0, "dense", "actvation"): "unknown_key",
+                     ("network", "layers", 0, "dense", "units"): "greater_than_equal"}
