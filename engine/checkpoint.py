@@ -4,10 +4,14 @@ Members:
     weights/<name>      the network's parameters after the checkpoint's epoch (W1, b1, …)
     optimizer/<name>    the optimizer's state arrays (velocity.W1, m.W1, …, t)
     best/<name>         the best weights so far (present when validation is used)
+    last_good/<name>    mid-epoch checkpoints only: the weights at the end of the last whole
+                        epoch (what a divergence later in the epoch falls back to)
     mean, scale         the standardizer fitted on the training split (present when standardizing)
     state.json          uint8 UTF-8 JSON: format, version, epoch, seed, the shuffling Generator's
                         `bit_generator.state`, early-stopping state, history rows, the latest
-                        diagnosed layers, the spec and the data shape it was trained on
+                        diagnosed layers, the spec and the data shape it was trained on; a
+                        mid-epoch checkpoint also has `mid_epoch` (engine.epoch.EpochProgress)
+                        and the Generator's state from before that epoch's shuffle
 """
 
 from __future__ import annotations
@@ -27,12 +31,13 @@ __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "Checkpoint"]
 CHECKPOINT_FORMAT = "feedforward-checkpoint"
 CHECKPOINT_VERSION = 1
 _STATE_MEMBER = "state.json"
-_GROUPS = ("weights", "optimizer", "best")
+_GROUPS = ("weights", "optimizer", "best", "last_good")
 
 
 @dataclass
 class Checkpoint:
-    """Everything `train` needs to continue after `epoch` exactly as if it had never stopped."""
+    """Everything `train` needs to continue after `epoch` (or, with `state["mid_epoch"]`, from
+    inside epoch + 1) exactly as if it had never stopped."""
 
     epoch: int
     seed: int
@@ -43,12 +48,15 @@ class Checkpoint:
     best_weights: dict[str, np.ndarray] | None = None
     mean: np.ndarray | None = None
     scale: np.ndarray | None = None
+    last_good: dict[str, np.ndarray] | None = None
 
     def to_bytes(self) -> bytes:
         arrays: dict[str, np.ndarray] = {"weights/" + k: v for k, v in self.weights.items()}
         arrays.update({"optimizer/" + k: v for k, v in self.optimizer.items()})
         if self.best_weights is not None:
             arrays.update({"best/" + k: v for k, v in self.best_weights.items()})
+        if self.last_good is not None:
+            arrays.update({"last_good/" + k: v for k, v in self.last_good.items()})
         if self.mean is not None and self.scale is not None:
             arrays["mean"], arrays["scale"] = self.mean, self.scale
         header = {
@@ -80,6 +88,7 @@ class Checkpoint:
             optimizer=groups["optimizer"], rng_state=header["rng_state"],
             state=header.get("state", {}), best_weights=groups["best"] or None,
             mean=arrays.get("mean"), scale=arrays.get("scale"),
+            last_good=groups["last_good"] or None,
         )
 
 

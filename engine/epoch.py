@@ -20,7 +20,8 @@ from engine.diagnostics import WeightSnapshot, layer_diagnostics
 from engine.network import EVALUATION_CHUNK_ROWS
 from engine.optimizers import Optimizer
 
-__all__ = ["EpochOutcome", "EpochRunner", "count_correct", "evaluate"]
+__all__ = ["EpochOutcome", "EpochProgress", "EpochRunner", "MidEpochSaver", "count_correct",
+           "evaluate"]
 
 Array = np.ndarray
 
@@ -34,6 +35,38 @@ class EpochOutcome:
     layers: list[dict[str, Any]] = field(default_factory=list)
     cancelled: bool = False
     non_finite_loss: float | None = None  # the NaN/Inf loss that ended the epoch
+
+
+@dataclass(frozen=True)
+class EpochProgress:
+    """An epoch between two mini-batches: the next batch's offset in the epoch's order and the
+    running sums so far, which with the order (re-drawn from the Generator's state before the
+    epoch's shuffle) continue the epoch exactly. Plain data, for a checkpoint's JSON."""
+
+    next_start: int
+    total_loss: float
+    correct: int
+    layers: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"next_start": self.next_start, "total_loss": self.total_loss,
+                "correct": self.correct, "layers": self.layers}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> EpochProgress:
+        return cls(int(value["next_start"]), float(value["total_loss"]), int(value["correct"]),
+                   list(value["layers"]))
+
+
+class MidEpochSaver:
+    """Asked between mini-batches whether a checkpoint is due (a clock check), then given the
+    epoch's progress to save. Implemented by train(); None means epochs are never split."""
+
+    def due(self) -> bool:
+        raise NotImplementedError
+
+    def save(self, progress: EpochProgress) -> None:
+        raise NotImplementedError
 
 
 def count_correct(output: Array, y: Array) -> int:
@@ -58,16 +91,26 @@ class EpochRunner:
         self.fuses_step = optimizer.fuses_into_backprop
         self.snapshot = WeightSnapshot(network.params)
 
-    def run(self, rng: np.random.Generator, learning_rate: float, diagnose: bool) -> EpochOutcome:
-        """One epoch: a fresh permutation of the training rows from `rng`, then every batch."""
+    def run(
+        self, rng: np.random.Generator, learning_rate: float, diagnose: bool, *,
+        resume: EpochProgress | None = None, saver: MidEpochSaver | None = None,
+    ) -> EpochOutcome:
+        """One epoch: a fresh permutation of the training rows from `rng`, then every batch —
+        from `resume`'s batch on when given (rng then holds the state before this epoch's
+        shuffle). `saver` may checkpoint the epoch between batches."""
         np.copyto(self.order, self.train_rows)
         rng.shuffle(self.order)
         network, params, grads = self.network, self.network.params, self.network.grads
-        outcome, total_loss, correct = EpochOutcome(), 0.0, 0
-        for start in range(0, self.order.shape[0], self.batch_size):
+        outcome, total_loss, correct, first_start = EpochOutcome(), 0.0, 0, 0
+        if resume is not None:
+            total_loss, correct, first_start = resume.total_loss, resume.correct, resume.next_start
+            outcome.layers = resume.layers
+        for start in range(first_start, self.order.shape[0], self.batch_size):
             if self.should_stop is not None and self.should_stop():
                 outcome.cancelled = True
                 return outcome
+            if saver is not None and start > first_start and saver.due():
+                saver.save(EpochProgress(start, total_loss, correct, outcome.layers))
             X_batch, y_batch = self.gatherer.gather(self.order[start : start + self.batch_size])
             first = diagnose and start == 0
             if first:

@@ -23,7 +23,7 @@ from engine.batching import BatchGatherer
 from engine.building import draw_seed, seed_streams
 from engine.checkpoint import Checkpoint
 from engine.early_stopping import EarlyStopping
-from engine.epoch import EpochOutcome, EpochRunner, evaluate
+from engine.epoch import EpochOutcome, EpochProgress, EpochRunner, MidEpochSaver, evaluate
 from engine.errors import DivergenceError, SpecError
 from engine.findings import diverged_finding, findings, input_statistics, layer_findings
 from engine.model import Model
@@ -88,15 +88,21 @@ def train(
     resume_from: bytes | None = None,
     checkpoint_every: int = 1,
     metadata: dict[str, Any] | None = None,
+    on_checkpoint: Callable[[int, bytes], None] | None = None,
+    checkpoint_seconds: float = 30.0,
 ) -> TrainResult:
     """Train a network on X, y as `spec` says; see the module docstring and EpochReport.
 
     `validation` is a fraction of the rows (split once with the seeded Generator) or an (X, y)
     pair; `on_epoch` receives each finished epoch; `should_stop` is polled between mini-batches;
     `resume_from` continues from an EpochReport's checkpoint, ending bit-identical to a run that
-    never stopped. Raises DataError / SpecError for unusable data; a diverging run returns with
-    stop_reason "diverged", the last finite weights and an `error` that says at which epoch and
-    what to try (`raise_for_divergence()` turns it into a DivergenceError).
+    never stopped. With `on_checkpoint`, an epoch still running `checkpoint_seconds` after the last
+    checkpoint is checkpointed between two mini-batches too (long epochs lose at most that much
+    work): `on_checkpoint(epochs_done, bytes)`; those bytes resume like the others, inside the
+    epoch after `epochs_done`. Raises DataError /
+    SpecError for unusable data; a diverging run returns with stop_reason "diverged", the last
+    finite weights and an `error` that says at which epoch and what to try
+    (`raise_for_divergence()` turns it into a DivergenceError).
     """
     checkpoint = None if resume_from is None else Checkpoint.from_bytes(resume_from)
     seed = _resolve_seed(spec, checkpoint)
@@ -112,7 +118,9 @@ def train(
     # the loop (stop_reason "diverged"), so NumPy's floating-point warnings would only be noise.
     with np.errstate(all="ignore"):
         # checkpoints travel in the EpochReports: without a listener there is no one to keep them
-        stop_reason, error = session.loop(on_epoch, checkpoint_every if on_epoch else 0)
+        saver = None if on_checkpoint is None else _TimedCheckpoints(
+            session, on_checkpoint, checkpoint_seconds)
+        stop_reason, error = session.loop(on_epoch, checkpoint_every if on_epoch else 0, saver)
     return session.result(stop_reason, error, metadata or {})
 
 
@@ -154,6 +162,7 @@ class _Session:
         self.val_gatherer = None if data.X_val is None or data.y_val is None else BatchGatherer(
             data.X_val, data.y_val, min(EVALUATION_CHUNK_ROWS, data.X_val.shape[0]), self.prepare)
         self.epoch = 0
+        self.resume_progress: EpochProgress | None = None  # set by restore_run mid-epoch
         self.history: list[dict[str, Any]] = []
         self.latest_layers: list[dict[str, Any]] = []
         self.last_good = network.get_weights()
@@ -167,16 +176,20 @@ class _Session:
 
     # --- the epoch loop ------------------------------------------------------------------------
 
-    def loop(self, on_epoch: Callable[[EpochReport], None] | None,
-             checkpoint_every: int) -> tuple[StopReason, str | None]:
+    def loop(self, on_epoch: Callable[[EpochReport], None] | None, checkpoint_every: int,
+             saver: _TimedCheckpoints | None = None) -> tuple[StopReason, str | None]:
         if self.stopping.exhausted:  # resumed from the checkpoint of an epoch that stopped early
             return "patience", None
         for epoch in range(self.epoch + 1, self.spec.epochs + 1):
             started = time.perf_counter()
             learning_rate = self.schedule.learning_rate(epoch)
             every = self.spec.diagnostics_every
+            if saver is not None:
+                saver.epoch_rng_state = dict(self.shuffle_rng.bit_generator.state)
+            resume, self.resume_progress = self.resume_progress, None
             outcome = self.runner.run(self.shuffle_rng, learning_rate,
-                                      every > 0 and (epoch - 1) % every == 0)
+                                      every > 0 and (epoch - 1) % every == 0,
+                                      resume=resume, saver=saver)
             if outcome.cancelled:
                 return "cancelled", None
             error, val_loss, val_accuracy = self._check_and_validate(epoch, learning_rate, outcome)
@@ -185,6 +198,8 @@ class _Session:
                 return "diverged", error
             report = self._finish_epoch(epoch, learning_rate, outcome, val_loss, val_accuracy,
                                         time.perf_counter() - started, checkpoint_every)
+            if saver is not None and report.checkpoint is not None:
+                saver.restart_clock()
             if on_epoch is not None:
                 on_epoch(report)
             if self.stopping.exhausted:
@@ -246,16 +261,23 @@ class _Session:
 
     # --- checkpoint and result -----------------------------------------------------------------
 
-    def checkpoint(self) -> Checkpoint:
+    def checkpoint(self, mid_epoch: tuple[EpochProgress, dict[str, Any]] | None = None
+                   ) -> Checkpoint:
+        """After epoch `self.epoch`; or inside the next one, given its progress and the
+        Generator's state before that epoch's shuffle (the epoch's order is drawn again)."""
+        state = {"early_stopping": self.stopping.state(), "history": self.history,
+                 "latest_layers": self.latest_layers, "run": self.run_identity}
+        rng_state = dict(self.shuffle_rng.bit_generator.state)
+        if mid_epoch is not None:
+            progress, rng_state = mid_epoch
+            state["mid_epoch"] = progress.to_json()
         return Checkpoint(
             epoch=self.epoch, seed=self.seed, weights=self.network.get_weights(),
-            optimizer=self.optimizer.state_arrays(),
-            rng_state=dict(self.shuffle_rng.bit_generator.state),
-            state={"early_stopping": self.stopping.state(), "history": self.history,
-                   "latest_layers": self.latest_layers, "run": self.run_identity},
+            optimizer=self.optimizer.state_arrays(), rng_state=rng_state, state=state,
             best_weights=self.stopping.best_weights,
             mean=None if self.standardizer is None else self.standardizer.mean,
             scale=None if self.standardizer is None else self.standardizer.scale,
+            last_good=None if mid_epoch is None else self.last_good,
         )
 
     @cached_property  # fixed for the run; every checkpoint (one per epoch) carries it
@@ -283,3 +305,25 @@ class _Session:
         return TrainResult(model, stop_reason, self.stopping.best_epoch, list(self.history),
                            run_findings, error, self.seed)
 
+
+
+class _TimedCheckpoints(MidEpochSaver):
+    """Mid-epoch checkpoints `seconds` after the last checkpoint of any kind, to `deliver`
+    (with the number of whole epochs done)."""
+
+    def __init__(self, session: _Session, deliver: Callable[[int, bytes], None], seconds: float
+                 ) -> None:
+        self.session, self.deliver, self.seconds = session, deliver, seconds
+        self.epoch_rng_state: dict[str, Any] = {}
+        self.restart_clock()
+
+    def restart_clock(self) -> None:
+        self.next_at = time.monotonic() + self.seconds
+
+    def due(self) -> bool:
+        return time.monotonic() >= self.next_at
+
+    def save(self, progress: EpochProgress) -> None:
+        checkpoint = self.session.checkpoint((progress, self.epoch_rng_state))
+        self.deliver(checkpoint.epoch, checkpoint.to_bytes())
+        self.restart_clock()

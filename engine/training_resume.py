@@ -2,7 +2,8 @@
 
 The run is rebuilt from the spec and the seed first (initialisation and validation split are
 deterministic), then the checkpoint overwrites everything that training changed: weights,
-optimizer state, the shuffling Generator, early stopping, history and the epoch counter.
+optimizer state, the shuffling Generator, early stopping, history and the epoch counter — and,
+for a checkpoint taken inside an epoch, where that epoch stood (`EpochProgress`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from engine.checkpoint import Checkpoint
+from engine.epoch import EpochProgress
 from engine.errors import SerializationError
 
 __all__ = ["restore_run"]
@@ -32,6 +34,15 @@ def restore_run(session: Any, checkpoint: Checkpoint) -> None:
     session.latest_layers = list(checkpoint.state.get("latest_layers", []))
     session.epoch = checkpoint.epoch
     session.last_good = session.network.get_weights()
+    mid_epoch = checkpoint.state.get("mid_epoch")
+    if mid_epoch is not None:  # inside epoch + 1: the Generator is at that epoch's shuffle
+        if checkpoint.last_good is None:
+            raise SerializationError("a mid-epoch checkpoint lacks its last whole epoch's weights")
+        try:
+            session.resume_progress = EpochProgress.from_json(mid_epoch)
+        except (KeyError, TypeError, ValueError) as error:
+            raise SerializationError(f"the checkpoint's mid_epoch is malformed: {error}") from error
+        session.last_good = {name: array.copy() for name, array in checkpoint.last_good.items()}
 
 
 def _check_identity(current: dict[str, Any], saved: Any) -> None:

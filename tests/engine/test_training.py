@@ -229,6 +229,71 @@ def test_resume_from_a_mid_run_checkpoint_is_bit_identical(
     assert without_seconds(resumed.history) == without_seconds(whole.history)
 
 
+def _without_seconds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+@pytest.mark.parametrize("optimizer", [{"name": "sgd", "learning_rate": 0.1},
+                                       {"name": "adam", "learning_rate": 0.01}])
+def test_a_checkpoint_taken_inside_an_epoch_resumes_bit_identical(
+    optimizer: dict[str, Any], sgd_path: str,
+) -> None:
+    X, y = _blobs()
+    # batches of 16 over 112 training rows: 7 per epoch; diagnostics read each epoch's 1st batch
+    spec = _spec(optimizer=optimizer, epochs=4, early_stopping={"patience": 10})
+    inside: list[tuple[int, bytes]] = []  # checkpoint_seconds=0: between every two batches
+    whole_reports: list[EpochReport] = []
+    whole = train(spec, X, y, task="classification", validation=0.25,
+                  on_epoch=_collect(whole_reports), checkpoint_seconds=0.0,
+                  on_checkpoint=lambda done, data: inside.append((done, data)))
+    assert len(inside) == 4 * 6  # never before an epoch's first batch: that is the epoch's end
+    for index in (0, 8, 15, 23):  # epoch 1 batch 2, epoch 2 batch 3, epoch 3 batch 4, last one
+        done, data = inside[index]
+        saved = Checkpoint.from_bytes(data)
+        epoch, batch = divmod(index, 6)
+        assert done == saved.epoch == epoch
+        assert saved.state["mid_epoch"]["next_start"] == 16 * (batch + 1)
+        reports: list[EpochReport] = []
+        resumed = train(spec, X, y, task="classification", validation=0.25,
+                        resume_from=data, on_epoch=_collect(reports))
+        assert [r.epoch for r in reports] == list(range(epoch + 1, 5))
+        assert _same_weights(_weights(whole), _weights(resumed)), index
+        assert _without_seconds(resumed.history) == _without_seconds(whole.history)
+        # the resumed epoch's diagnostics are its first batch's, carried in the checkpoint
+        assert reports[0].layers and reports[0].layers == whole_reports[epoch].layers
+        assert reports[0].train_loss == whole_reports[epoch].train_loss
+
+
+def test_a_run_resumed_inside_the_epoch_that_diverges_falls_back_to_the_same_weights() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((160, 4))
+    y = 30 * (X @ np.array([1.0, -2.0, 3.0, 0.5]))  # unscaled targets: the loss overflows
+    spec = TrainingSpec.model_validate({
+        "network": {"layers": [{"units": 8, "activation": "relu"},
+                               {"units": 1, "activation": "identity"}]},
+        "optimizer": {"name": "sgd", "learning_rate": 0.05}, "batch_size": 16, "epochs": 6,
+        "seed": 1, "standardize": False,
+    })
+    inside: list[bytes] = []
+    whole = train(spec, X, y, task="regression", on_epoch=lambda r: None,
+                  on_checkpoint=lambda _, data: inside.append(data), checkpoint_seconds=0.0)
+    assert whole.stop_reason == "diverged" and inside
+    for checkpoint in inside:  # each taken later in epoch 1 than the one before
+        resumed = train(spec, X, y, task="regression", resume_from=checkpoint)
+        assert (resumed.stop_reason, resumed.error) == (whole.stop_reason, whole.error)
+        # the last whole epoch's weights (here the initial ones), not the checkpoint's own
+        assert _same_weights(_weights(resumed), _weights(whole))
+
+
+def test_without_a_listener_epochs_are_never_split() -> None:
+    X, y = _blobs()
+    reports: list[EpochReport] = []
+    train(_spec(epochs=2), X, y, task="classification", on_epoch=_collect(reports),
+          checkpoint_seconds=0.0)
+    assert all(Checkpoint.from_bytes(r.checkpoint).state.get("mid_epoch") is None
+               for r in reports if r.checkpoint is not None)
+
+
 def test_resume_with_a_different_spec_is_refused() -> None:
     X, y = _blobs()
     reports: list[EpochReport] = []
