@@ -192,16 +192,30 @@ def record_epoch(
     session: Session, *, job_id: str, worker_id: str, report: dict[str, Any],
     checkpoint: bytes | None, now: datetime, lease_until: datetime,
 ) -> bool:
-    """Commit one epoch (metrics row, diagnostics, checkpoint, job progress); False if not ours."""
-    epoch, metrics = int(report["epoch"]), report["metrics"]
+    """Commit one epoch (metrics row, diagnostics, checkpoint, job progress); False if not ours.
+
+    A `partial` report is a checkpoint taken inside a long epoch: it renews the lease and
+    replaces the checkpoint (its `epoch` counts the whole epochs before it) and nothing else.
+    """
+    epoch = int(report["epoch"])
+    partial = bool(report.get("partial"))
+    progress: dict[str, Any] = {"lease_expires_at": lease_until}
+    if not partial:
+        progress |= {"epoch": epoch, "metrics": report["metrics"]}
     owned = _rowcount(session.execute(
         update(Job)
         .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == "running")
-        .values(epoch=epoch, metrics=metrics, lease_expires_at=lease_until)
+        .values(**progress)
         .execution_options(**_NO_UPDATE_SYNC)
     ))
     if not owned:
         return False
+    if partial:
+        if checkpoint is not None:
+            _replace(session, Checkpoint, {"job_id": job_id},
+                     {"epoch": epoch, "state": checkpoint, "updated_at": now})
+        return True
+    metrics = report["metrics"]
     row = {name: metrics.get(name) for name in METRIC_FIELDS}
     row["learning_rate"] = row["learning_rate"] or 0.0
     row["seconds"] = row["seconds"] or 0.0

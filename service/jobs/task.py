@@ -1,5 +1,8 @@
 """The pure function a worker runs: plain data in, an epoch report per epoch out, plain data back.
 
+Reports: one per epoch (metrics, diagnostics, findings, checkpoint bytes), and inside an epoch
+longer than CHECKPOINT_SECONDS a `partial` one that carries only a checkpoint.
+
 It imports only numpy and the engine — no database, no web framework — so the same function runs in
 a local worker process and on a Dask worker. Every float it emits is finite or None, so reports and
 results serialise as strict JSON.
@@ -23,6 +26,9 @@ __all__ = ["failure", "finite_or_none", "in_run_dtype", "job_arrays", "run_dtype
 logger = logging.getLogger(__name__)
 
 Report = Callable[[dict[str, Any]], None]
+# An epoch longer than this is also checkpointed inside (a `partial` report with no metrics), so
+# a killed worker loses at most this much training (RELIABILITY D3).
+CHECKPOINT_SECONDS = 30.0
 
 
 def finite_or_none(value: Any) -> Any:
@@ -109,6 +115,9 @@ def _train(
         resume_from=payload.get("resume_from"),
         checkpoint_every=1,
         metadata=payload.get("metadata") or {},
+        on_checkpoint=lambda epochs_done, checkpoint: report(
+            {"epoch": epochs_done, "partial": True, "checkpoint": checkpoint}),
+        checkpoint_seconds=CHECKPOINT_SECONDS,
     )
 
 

@@ -27,7 +27,7 @@ from tests.reliability.reliability_helpers import (
     small_job,
 )
 
-ROUNDS = 51  # 17 uploads, 17 submissions, 17 cancels
+ROUNDS = 102  # 34 uploads, 34 submissions, 34 cancels: 100 and more acknowledged writes
 
 
 def acknowledged_write(client, pid: int, round_no: int, acked: dict[str, dict]) -> tuple[str, dict]:

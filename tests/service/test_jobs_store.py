@@ -138,6 +138,33 @@ def test_record_epoch_commits_metrics_diagnostics_checkpoint_and_progress(databa
     assert job.epoch == 2 and job.metrics["train_loss"] == 0.5
 
 
+def test_a_partial_report_replaces_the_checkpoint_and_renews_the_lease_only(database):
+    job_id = add_job(database, add_dataset(database))
+    _claim(database)
+    _record(database, job_id, 1)
+    now = utcnow()
+    with database.write() as session:  # inside epoch 2: one whole epoch before it
+        assert store.record_epoch(
+            session, job_id=job_id, worker_id="w1", report={"epoch": 1, "partial": True},
+            checkpoint=b"inside-2", now=now, lease_until=now + timedelta(seconds=99))
+    with database.read() as session:
+        rows = session.execute(select(EpochRecord)).scalars().all()
+        checkpoint = session.get_one(Checkpoint, job_id)
+    assert [row.epoch for row in rows] == [1]
+    assert (checkpoint.epoch, checkpoint.state) == (1, b"inside-2")
+    job = get_job(database, job_id)
+    assert job.epoch == 1 and job.metrics == _report(1)["metrics"]
+    assert job.lease_expires_at is not None
+    assert job.lease_expires_at.replace(tzinfo=None) > (now + timedelta(seconds=90)).replace(
+        tzinfo=None)
+    with database.write() as session:  # not ours: nothing changes
+        assert not store.record_epoch(
+            session, job_id=job_id, worker_id="intruder", report={"epoch": 1, "partial": True},
+            checkpoint=b"theirs", now=now, lease_until=now)
+    with database.read() as session:
+        assert session.get_one(Checkpoint, job_id).state == b"inside-2"
+
+
 def test_record_epoch_refuses_a_job_leased_by_someone_else(database):
     job_id = add_job(database, add_dataset(database))
     _claim(database, worker_id="owner")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from engine.model import Model
+from service.jobs import task
 from service.jobs.task import finite_or_none, run_job
 
 
@@ -88,6 +89,21 @@ def test_a_run_resumed_from_a_checkpoint_ends_with_identical_weights():
     assert expected.keys() == actual.keys()
     for name in expected:
         assert np.array_equal(expected[name], actual[name]), name
+
+
+def test_a_long_epoch_is_checkpointed_inside_and_resumes_from_there(monkeypatch):
+    monkeypatch.setattr(task, "CHECKPOINT_SECONDS", 0.0)  # every epoch is "long"
+    arrays = _blobs()  # 72 training rows in batches of 16: 5 batches, 4 gaps between them
+    whole, reports = _run(_payload(epochs=3), arrays)
+    partial = [r for r in reports if r.get("partial")]
+    assert [r["epoch"] for r in reports if not r.get("partial")] == [1, 2, 3]
+    assert [r["epoch"] for r in partial] == [0] * 4 + [1] * 4 + [2] * 4  # whole epochs before
+    assert all(set(r) == {"epoch", "partial", "checkpoint"} and r["checkpoint"] for r in partial)
+
+    resumed, later = _run(_payload(epochs=3) | {"resume_from": partial[5]["checkpoint"]}, arrays)
+    assert [r["epoch"] for r in later if not r.get("partial")] == [2, 3]
+    expected, actual = _weights(whole["model"]), _weights(resumed["model"])
+    assert all(np.array_equal(expected[name], actual[name]) for name in expected)
 
 
 def test_divergence_fails_the_run_with_an_actionable_message():
