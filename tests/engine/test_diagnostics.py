@@ -8,10 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from engine.checkpoint import Checkpoint
 from engine.diagnostics import WeightSnapshot, layer_diagnostics
 from engine.network import Network
 from engine.optimizers import SGD
-from engine.spec import NetworkSpec
+from engine.preprocessing import Standardizer
+from engine.spec import NetworkSpec, TrainingSpec
+from engine.training import train
 
 CONTRACT_KEYS = {
     "layer", "grad_norm_w", "grad_norm_b", "mean_abs_delta", "weight_norm", "update_ratio",
@@ -134,3 +137,37 @@ def test_one_copied_unit_among_four_is_a_quarter() -> None:
     network.params[0]["W"][3] = network.params[0]["W"][1]
     network.loss_and_gradients(*_batch())
     assert layer_diagnostics(network)[0]["duplicate_fraction"] == 0.25
+
+
+def test_an_epochs_gradient_norms_are_recomputed_exactly_from_the_previous_checkpoint() -> None:
+    """RELIABILITY N5: what training reported for epoch k equals a recomputation from epoch
+    k − 1's checkpoint alone (its weights, its standardizer and the Generator state that draws
+    epoch k's order, whose first mini-batch the diagnostics describe)."""
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((96, 5)) * 3 + 1, rng.integers(0, 3, 96)
+    spec = TrainingSpec.model_validate({
+        "network": {"layers": [{"units": 7, "activation": "tanh"},
+                               {"units": 6, "activation": "relu"},
+                               {"units": 3, "activation": "softmax"}]},
+        "optimizer": {"name": "momentum", "learning_rate": 0.05}, "l2": 1e-3,
+        "batch_size": 16, "epochs": 3, "seed": 11, "dtype": "float64",
+    })
+    reports: list[Any] = []
+    train(spec, X, y, task="classification", on_epoch=reports.append)
+    for before, reported in zip(reports, reports[1:], strict=False):
+        saved = Checkpoint.from_bytes(before.checkpoint)
+        network = Network.from_spec(spec.network, 5, loss="cross_entropy", dtype="float64",
+                                    rng=np.random.default_rng(0))
+        network.set_weights(saved.weights)
+        shuffle = np.random.default_rng()
+        shuffle.bit_generator.state = saved.rng_state
+        order = np.arange(96)
+        shuffle.shuffle(order)  # the epoch's order; its first batch is the one diagnosed
+        first = order[:16]
+        assert saved.mean is not None and saved.scale is not None
+        batch = Standardizer(saved.mean, saved.scale).transform(X[first])
+        network.loss_and_gradients(batch, y[first], l2=spec.l2)
+        for row, grads, delta in zip(reported.layers, network.grads, network.delta, strict=True):
+            assert row["grad_norm_w"] == pytest.approx(np.linalg.norm(grads["W"]), rel=1e-12)
+            assert row["grad_norm_b"] == pytest.approx(np.linalg.norm(grads["b"]), rel=1e-12)
+            assert row["mean_abs_delta"] == pytest.approx(np.abs(delta).mean(), rel=1e-12)
