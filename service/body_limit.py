@@ -61,16 +61,19 @@ class BodyLimit:
         headers = Headers(scope=scope)
         upload = self._is_upload(scope, headers)
         limit = self.upload_bytes if upload else self.default_bytes
+        hint = "" if upload or (scope["method"], scope["path"]) not in self.upload_routes else (
+            f"; a bigger dataset goes as a multipart file (CSV or .npz, up to "
+            f"{self.upload_bytes} bytes), which is streamed instead of parsed whole")
         declared = headers.get("content-length", "")
         if (declared.isascii() and declared.isdigit() and int(declared) > limit
                 and router_serves(self.router, scope)):
-            await _too_large(scope, receive, send, limit)
+            await _too_large(scope, receive, send, limit, hint)
             return
         chunked_json = not declared and not upload and scope["method"] in BODY_METHODS
         if chunked_json and router_serves(self.router, scope):
             spooled = await _spool(receive, limit)
             if spooled is None:
-                await _too_large(scope, receive, send, limit)
+                await _too_large(scope, receive, send, limit, hint)
                 return
             receive = _replay(spooled, receive)
         started = False
@@ -85,7 +88,7 @@ class BodyLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await _too_large(scope, receive, send, limit)
+            await _too_large(scope, receive, send, limit, hint)
 
     def _is_upload(self, scope: Scope, headers: Headers) -> bool:
         """A multipart dataset upload (Starlette spools its file part to disk)."""
@@ -150,10 +153,12 @@ def _replay(spool: tempfile.SpooledTemporaryFile[bytes], receive: Receive) -> Re
     return replay
 
 
-async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+async def _too_large(
+    scope: Scope, receive: Receive, send: Send, limit: int, hint: str = ""
+) -> None:
     response = problem_response(
         413,
-        detail=f"the request body is larger than the limit of {limit} bytes",
+        detail=f"the request body is larger than the limit of {limit} bytes{hint}",
         headers={"Connection": "close"},  # the unread rest of the body must not become a request
     )
     await response(scope, receive, send)

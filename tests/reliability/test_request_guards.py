@@ -260,6 +260,11 @@ def test_upload_route_allows_the_upload_limit_for_multipart_only():
     response = request(app, "POST", "/v1/datasets", content=big,
                        headers={"Content-Type": "application/json"})  # fmt: skip
     assert_problem(response, 413)
+    detail = response.json()["detail"]  # says how to send it instead
+    assert str(JSON_LIMIT) in detail and "multipart file" in detail and str(UPLOAD_LIMIT) in detail
+    oversize_job = request(app, "POST", "/v1/jobs", content=big,
+                           headers={"Content-Type": "application/json"})  # fmt: skip
+    assert "multipart" not in oversize_job.json()["detail"]  # only uploads have another way
 
 
 def test_declared_oversize_body_is_never_received():
