@@ -227,8 +227,11 @@ def test_parameters_come_from_the_spec() -> None:
     np.testing.assert_array_equal(prelu.params["gamma"], np.full(UNITS, 0.3))
     assert build({"name": "swish", "beta": 2.0}).params == {}
     np.testing.assert_array_equal(
-        build({"name": "silu", "learnable": True}).params["beta"], np.ones(UNITS)
+        build({"name": "swish", "learnable": True}).params["beta"], np.ones(UNITS)
     )
+    assert build({"name": "silu"}).params == {}  # SiLU is swish with β fixed at 1
+    with pytest.raises(ValueError, match="'silu' fixes learnable; use 'swish'"):
+        build({"name": "silu", "learnable": True})
 
 
 def test_unknown_names_are_spec_errors() -> None:
