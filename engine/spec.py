@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -77,9 +78,9 @@ class _Closed(BaseModel):
         if not isinstance(data, dict) or all(key in cls.model_fields for key in data):
             return handler(data)
         valid = ", ".join(cls.model_fields)
+        # Messages go through one "{msg}" placeholder: a key like "{valid}" stays as sent.
         errors = [InitErrorDetails(type=PydanticCustomError(
-            "unknown_key", "unknown key {key}; valid keys: {valid}", {"key": repr(key),
-                                                                      "valid": valid}),
+            "unknown_key", "{msg}", {"msg": f"unknown key {key!r}; valid keys: {valid}"}),
             loc=(key,), input=value) for key, value in data.items() if key not in cls.model_fields]
         try:
             handler({key: value for key, value in data.items() if key in cls.model_fields})
@@ -176,7 +177,7 @@ def _normalise_activation(value: Any) -> Any:
         name = value["name"]
         if name in ACTIVATION_ALIASES:
             fixed = ACTIVATION_ALIASES[name]
-            clashes = [k for k, v in value.items() if k != "name" and fixed.get(k, v) != v]
+            clashes = [k for k, v in value.items() if k != "name" and _differs(fixed.get(k, v), v)]
             if clashes:  # "silu" is swish with β = 1: a different β is a swish, not a silu
                 raise ValueError(f"{name!r} fixes {', '.join(clashes)}; use {fixed['name']!r} "
                                  "to choose other values")
@@ -185,6 +186,15 @@ def _normalise_activation(value: Any) -> Any:
             valid = ", ".join([*ACTIVATION_NAMES, *ACTIVATION_ALIASES])
             raise ValueError(f"unknown activation {name!r}; valid names: {valid}")
     return value
+
+
+def _differs(fixed: Any, given: Any) -> bool:
+    """Whether `given` means another value than `fixed` once coerced as the field would be
+    ("1.0" is 1.0, "false" is False); what cannot be coerced is left to the field to refuse."""
+    try:
+        return bool(TypeAdapter(type(fixed)).validate_python(given) != fixed)
+    except ValidationError:
+        return False
 
 
 # What a client may send, for the OpenAPI schema: a name (aliases included) or an object.

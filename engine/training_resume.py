@@ -8,6 +8,7 @@ for a checkpoint taken inside an epoch, where that epoch stood (`EpochProgress`)
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -36,13 +37,8 @@ def restore_run(session: Any, checkpoint: Checkpoint) -> None:
     session.last_good = session.network.get_weights()
     mid_epoch = checkpoint.state.get("mid_epoch")
     if mid_epoch is not None:  # inside epoch + 1: the Generator is at that epoch's shuffle
-        if checkpoint.last_good is None:
-            raise SerializationError("a mid-epoch checkpoint lacks its last whole epoch's weights")
-        try:
-            session.resume_progress = EpochProgress.from_json(mid_epoch)
-        except (KeyError, TypeError, ValueError) as error:
-            raise SerializationError(f"the checkpoint's mid_epoch is malformed: {error}") from error
-        session.last_good = {name: array.copy() for name, array in checkpoint.last_good.items()}
+        session.resume_progress = _progress(mid_epoch, session, checkpoint.epoch)
+        session.last_good = _last_good(checkpoint.last_good, session.last_good)
 
 
 def _check_identity(current: dict[str, Any], saved: Any) -> None:
@@ -67,3 +63,33 @@ def _check_standardizer(standardizer: Any, checkpoint: Checkpoint) -> None:
             and np.array_equal(standardizer.scale, checkpoint.scale)):
         raise SerializationError("the data differ from the checkpoint's: the input means and "
                                  "scales do not match; resume with the same data")
+
+
+def _progress(saved: Any, session: Any, epochs_done: int) -> EpochProgress:
+    """The saved position inside epoch `epochs_done + 1`, checked against this run."""
+    try:
+        progress = EpochProgress.from_json(saved)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise SerializationError(f"the checkpoint's mid_epoch is malformed: {error}") from error
+    n_train, batch_size = int(session.data.train_rows.size), session.spec.batch_size
+    fits = (epochs_done < session.spec.epochs
+            and 0 < progress.next_start < n_train and progress.next_start % batch_size == 0
+            and 0 <= progress.correct <= progress.next_start
+            and math.isfinite(progress.total_loss)
+            and all(isinstance(row, dict) for row in progress.layers))
+    if not fits:
+        raise SerializationError("the checkpoint's mid_epoch does not fit this run (position, "
+                                 "sums or diagnostics out of range)")
+    return progress
+
+
+def _last_good(saved: dict[str, np.ndarray] | None, current: dict[str, np.ndarray]
+               ) -> dict[str, np.ndarray]:
+    """The weights at the end of the last whole epoch, shaped like this network's."""
+    if saved is None:
+        raise SerializationError("a mid-epoch checkpoint lacks its last whole epoch's weights")
+    if saved.keys() != current.keys() or any(
+            saved[name].shape != current[name].shape for name in current):
+        raise SerializationError("the checkpoint's last whole epoch's weights do not fit the "
+                                 "network")
+    return {name: saved[name].astype(current[name].dtype, copy=True) for name in current}

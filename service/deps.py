@@ -82,16 +82,14 @@ async def pagination(
 
 PageDep = Annotated[Pagination, Depends(pagination)]
 
-EPOCH_PAGE_DEFAULT = 10_000  # the default max_epochs: a job's rows come whole unless asked
-
-
 async def epoch_pagination(
-    limit: Annotated[int, Query(ge=1, le=MAX_EPOCHS, description="Epochs per page (default: "
-                                f"{EPOCH_PAGE_DEFAULT}, every epoch of a default job).")]
-    = EPOCH_PAGE_DEFAULT,
+    settings: SettingsDep,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_EPOCHS, description="Epochs per page "
+                                       "(default: FEEDFORWARD_MAX_EPOCHS, every epoch).")] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_EPOCHS, description="Epochs to skip.")] = 0,
 ) -> Pagination:
-    return Pagination(limit=limit, offset=offset)
+    """A job's rows come whole unless a page is asked for: no job has more than max_epochs."""
+    return Pagination(limit=settings.max_epochs if limit is None else limit, offset=offset)
 
 
 EpochPageDep = Annotated[Pagination, Depends(epoch_pagination)]

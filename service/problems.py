@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from engine.errors import DataError, SpecError
+from engine.spec import ACTIVATION_ALIASES
 from service.dataset_errors import DatasetError
 
 __all__ = [
@@ -199,20 +200,24 @@ def _api_error(_request: Request, exc: Exception) -> Response:
 def _clean_validation_error(error: dict[str, Any], body: Any) -> dict[str, Any]:
     # Only loc/msg/type: pydantic's `input` and `ctx` may echo NaN, huge bodies or exceptions.
     loc = [str(part) if not isinstance(part, int) else part for part in error["loc"]]
+    kind = str(error.get("type", "value_error"))
     if loc[:1] == ["body"]:
-        loc = ["body", *_client_path(loc[1:], body)]
-    return field_error(loc, str(error["msg"]), type=str(error.get("type", "value_error")))
+        # a missing field's name ends its loc: never mistake it for a tag
+        tail = loc[-1:] if kind == "missing" else []
+        loc = ["body", *_client_path(loc[1 : len(loc) - len(tail)], body), *tail]
+    return field_error(loc, str(error["msg"]), type=kind)
 
 
 def _client_path(loc: list[str | int], body: Any) -> list[str | int]:
     """`loc` as a path into the body the client sent, without the union tags pydantic inserts
     (…, "layers", 0, "dense", "units" → …, "layers", 0, "units"): a tag is a step that is not a
-    key of the object at that point but its "type" (dense when omitted) or "name"."""
+    key of the object at that point but its "type" (dense when omitted) or "name" (an alias's
+    canonical name included: "sigmoid" is validated as "logistic")."""
     path: list[str | int] = []
     node = body
     for part in loc:
         if isinstance(node, dict) and isinstance(part, str) and part not in node and part in (
-            node.get("type", "dense"), node.get("name")
+            node.get("type", "dense"), node.get("name"), _canonical(node.get("name"))
         ):
             continue
         path.append(part)
@@ -223,6 +228,11 @@ def _client_path(loc: list[str | int], body: Any) -> list[str | int]:
         else:
             node = None
     return path
+
+
+def _canonical(name: Any) -> str | None:
+    alias = ACTIVATION_ALIASES.get(name) if isinstance(name, str) else None
+    return None if alias is None else str(alias["name"])
 
 
 def _request_validation(_request: Request, exc: Exception) -> Response:

@@ -11,7 +11,9 @@ from pydantic import ValidationError
 
 from engine.network import Network
 from engine.spec import (
+    DenseLayer,
     NetworkSpec,
+    Swish,
     TrainingSpec,
     buffer_values_per_row,
     layer_shapes,
@@ -130,3 +132,12 @@ def test_unknown_keys_are_reported_with_the_other_errors_each_at_its_place() -> 
     assert found == {("epochz",): "unknown_key", ("epochs",): "greater_than_equal",
                      ("network", "layers", 0, "dense", "actvation"): "unknown_key",
                      ("network", "layers", 0, "dense", "units"): "greater_than_equal"}
+
+
+def test_an_unknown_key_is_quoted_as_sent_and_silu_takes_coercible_values() -> None:
+    with pytest.raises(ValidationError) as caught:
+        TrainingSpec.model_validate({"network": NETWORK, "{valid}": 1})
+    assert caught.value.errors()[0]["msg"].startswith("unknown key '{valid}'; valid keys: ")
+    layer = DenseLayer.model_validate(
+        {"units": 2, "activation": {"name": "silu", "beta": "1.0", "learnable": "false"}})
+    assert layer.activation == Swish(beta=1.0, learnable=False)

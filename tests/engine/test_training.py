@@ -544,3 +544,30 @@ def test_training_never_copies_the_dataset() -> None:
     finally:
         tracemalloc.stop()
     assert peak < X.nbytes // 4
+
+
+def _tampered(data: bytes, **changes: Any) -> bytes:
+    saved = Checkpoint.from_bytes(data)
+    for key, value in changes.items():
+        if key == "last_good":
+            saved.last_good = value
+        elif key == "epoch":
+            saved.epoch = value
+        else:
+            saved.state["mid_epoch"][key] = value
+    return saved.to_bytes()
+
+
+@pytest.mark.parametrize("change", [
+    {"next_start": -3}, {"next_start": 5}, {"next_start": 10_000}, {"correct": 10_000},
+    {"layers": [1, 2]}, {"layers": "ab"}, {"total_loss": "x"}, {"epoch": 3},
+    {"last_good": {"W1": np.zeros((2, 2))}}, {"last_good": None},
+])  # fmt: skip
+def test_a_tampered_mid_epoch_checkpoint_is_a_serialization_error(change: dict[str, Any]) -> None:
+    X, y = _blobs()
+    spec = _spec(epochs=3)
+    inside: list[bytes] = []
+    train(spec, X, y, task="classification", checkpoint_seconds=0.0,
+          on_checkpoint=lambda _, data: inside.append(data))
+    with pytest.raises(SerializationError):
+        train(spec, X, y, task="classification", resume_from=_tampered(inside[3], **change))

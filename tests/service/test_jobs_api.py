@@ -427,3 +427,16 @@ async def test_every_mistake_in_a_body_is_reported_at_its_place(api: httpx.Async
     }  # an unknown key no longer hides the others, and no path has pydantic's union tags
     assert "valid keys" in where[("body", "epochz")] and "epochs" in where[("body", "epochz")]
     assert "valid keys: type, units, pieces" in where[("body", "network", "layers", 1, "piece")]
+
+
+async def test_error_paths_skip_an_aliases_tag_but_keep_a_missing_fields_name(
+    api: httpx.AsyncClient,
+) -> None:
+    dataset = await create_dataset(api)
+    layers = [{"units": 3, "activation": {"name": "sigmoid", "foo": 1}},
+              {"name": "units", "activation": "softmax"}]  # "units" is both a value and missing
+    body = {"dataset_id": dataset["id"], "network": {"layers": layers}}
+    problem = assert_problem(await api.post("/v1/jobs", json=body), 422)
+    where = {tuple(error["loc"]) for error in problem["errors"]}
+    assert ("body", "network", "layers", 0, "activation", "foo") in where  # not …logistic.foo
+    assert ("body", "network", "layers", 1, "units") in where
