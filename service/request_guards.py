@@ -5,7 +5,8 @@ rebinding (Ray CVE-2025-62593, MLflow CVE-2025-14279) or a cross-site "simple" r
 `text/plain` body (MLflow CVE-2023-43472). So, with allowlists only:
 
     KeylessLoopback   without API keys, a connection that reached a non-loopback address of this
-                      server → 403 (uvicorn run by hand on 0.0.0.0 skips `serve`'s bind check)
+                      server, or a request a proxy forwarded → 403 (uvicorn run by hand on
+                      0.0.0.0 skips `serve`'s bind check; a local proxy connects on loopback)
     HostAllowlist     Host must be a loopback name, the bind host or FEEDFORWARD_ALLOWED_HOSTS → 400
     OriginGuard       a state-changing request whose Origin is neither this server nor a configured
                       CORS origin → 403
@@ -79,22 +80,32 @@ class KeylessLoopback:
 
     `feedforward serve` refuses such a bind before it starts; `uvicorn service.app:app --host
     0.0.0.0` never asks us. The address the client connected to (ASGI `server`) decides, not the
-    Host header, which any non-browser client sets as it likes. Probes stay answered (they reveal
-    nothing and orchestrators call them on the pod's address).
+    Host header, which any non-browser client sets as it likes. A request a proxy forwarded
+    (Forwarded, X-Forwarded-For, X-Real-IP) is refused too: a proxy on this host reaches us on
+    loopback on behalf of anyone. Probes stay answered (they reveal nothing and orchestrators call
+    them on the pod's address).
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        server = scope.get("server")  # None on a Unix socket: local by construction
-        if (scope["type"] == "http" and server is not None and _public_address(str(server[0]))
-                and scope["path"] not in HEALTH_PATHS):
-            detail = ("this server has no API keys, so it answers only on loopback addresses; set "
-                      'FEEDFORWARD_API_KEYS="owner:key,..." to serve other addresses')
-            await _reject(scope, receive, send, 403, detail)
-            return
+        if scope["type"] == "http" and scope["path"] not in HEALTH_PATHS:
+            server = scope.get("server")  # None on a Unix socket: local by construction
+            if server is not None and _public_address(str(server[0])):
+                detail = ("this server has no API keys, so it answers only on loopback addresses; "
+                          'set FEEDFORWARD_API_KEYS="owner:key,..." to serve other addresses')
+                await _reject(scope, receive, send, 403, detail)
+                return
+            if any(name in _FORWARDING_HEADERS for name, _ in scope["headers"]):
+                detail = ("this server has no API keys, so it does not answer requests a proxy "
+                          'forwarded; set FEEDFORWARD_API_KEYS="owner:key,..." to serve them')
+                await _reject(scope, receive, send, 403, detail)
+                return
         await self.app(scope, receive, send)
+
+
+_FORWARDING_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-real-ip"})
 
 
 def _public_address(host: str) -> bool:

@@ -110,3 +110,22 @@ def test_uvicorn_by_hand_on_all_interfaces_without_keys_answers_only_on_loopback
         refused = httpx.get(f"{outside}/v1/datasets", headers={"Host": "localhost"}, timeout=10)
         assert refused.status_code == 403  # a Host header any client can forge does not help
         assert "FEEDFORWARD_API_KEYS" in refused.json()["detail"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "Forwarded", "X-Real-IP"])
+async def test_without_keys_a_request_a_proxy_forwarded_is_refused(tmp_path, header):
+    # nginx's default proxy_pass reaches us on loopback with Host 127.0.0.1: only the
+    # forwarding headers say the client is elsewhere
+    for keys, expected in (("", 403), (API_KEYS, 401)):
+        app = create_app(Settings(data_dir=tmp_path / (keys or "none"), workers=0, api_keys=keys))
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 5000)),
+            base_url="http://127.0.0.1:8000",
+        ) as client:
+            forwarded = await client.get("/v1/datasets", headers={header: "203.0.113.9"})
+            assert forwarded.status_code == expected  # with keys, authentication decides
+            if expected == 403:
+                assert "proxy" in forwarded.json()["detail"]
+                assert (await client.get("/v1/datasets")).status_code == 200
+                assert (await client.get("/healthz", headers={header: "x"})).status_code == 200
