@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,8 +49,7 @@ class EpochProgress:
     layers: list[dict[str, Any]]
 
     def to_json(self) -> dict[str, Any]:
-        return {"next_start": self.next_start, "total_loss": self.total_loss,
-                "correct": self.correct, "layers": self.layers}
+        return asdict(self)
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> EpochProgress:

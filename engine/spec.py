@@ -197,11 +197,14 @@ def _differs(fixed: Any, given: Any) -> bool:
         return False
 
 
+def _one_of(names: tuple[str, ...]) -> Any:
+    """Literal[*names], for an OpenAPI input schema: what a client may send before the aliases
+    are resolved (the names come from the registries above, not a second list)."""
+    return Literal[names]  # subscripting with a tuple is Literal[names[0], names[1], …]
+
+
 # What a client may send, for the OpenAPI schema: a name (aliases included) or an object.
-ActivationInput = Literal[
-    "identity", "logistic", "tanh", "hard_logistic", "hard_tanh", "relu", "leaky_relu", "prelu",
-    "softplus", "elu", "swish", "gelu", "softmax", "sigmoid", "silu",
-] | ActivationSpec
+ActivationInput = _one_of((*ACTIVATION_NAMES, *ACTIVATION_ALIASES)) | ActivationSpec
 
 
 # --- layers ------------------------------------------------------------------------------------
@@ -242,11 +245,7 @@ InitializerName = Literal[
     "auto", "xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "lecun_uniform",
     "lecun_normal", "uniform", "normal", "zeros",
 ]
-InitializerInput = Literal[
-    "auto", "xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "lecun_uniform",
-    "lecun_normal", "uniform", "normal", "zeros",
-    "xavier", "glorot", "glorot_uniform", "glorot_normal", "he", "kaiming", "lecun",
-]
+InitializerInput = _one_of((*INITIALIZER_NAMES, *INITIALIZER_ALIASES))
 
 
 def _normalise_init(value: Any) -> Any:

@@ -99,9 +99,10 @@ def train(
     never stopped. With `on_checkpoint`, an epoch still running `checkpoint_seconds` after the last
     checkpoint is checkpointed between two mini-batches too (long epochs lose at most that much
     work): `on_checkpoint(epochs_done, bytes)`; those bytes resume like the others, inside the
-    epoch after `epochs_done`. Raises DataError /
-    SpecError for unusable data; a diverging run returns with stop_reason "diverged", the last
-    finite weights and an `error` that says at which epoch and what to try
+    epoch after `epochs_done`.
+
+    Raises DataError / SpecError for unusable data; a diverging run returns with stop_reason
+    "diverged", the last finite weights and an `error` that says at which epoch and what to try
     (`raise_for_divergence()` turns it into a DivergenceError).
     """
     checkpoint = None if resume_from is None else Checkpoint.from_bytes(resume_from)
@@ -304,7 +305,6 @@ class _Session:
                       {**metadata, "seed": self.seed, "l2": self.spec.l2})
         return TrainResult(model, stop_reason, self.stopping.best_epoch, list(self.history),
                            run_findings, error, self.seed)
-
 
 
 class _TimedCheckpoints(MidEpochSaver):

@@ -135,14 +135,16 @@ def _target_cell(cell: str, column: str, row: int) -> str:
 
 
 def csv_number(cell: str) -> float:
-    """A CSV cell as a float, in the plain ASCII notation other CSV readers accept.
-
-    Python's float() also takes digit-group underscores ("1_000") and non-ASCII digits ("١٢");
-    pandas, R and spreadsheets read those as text, so we refuse them rather than guess.
-    """
-    if "_" in cell or not cell.isascii():
+    """A CSV cell as a float, in the plain ASCII notation other CSV readers accept."""
+    if _python_only_notation(cell):
         raise ValueError(f"{cell!r} is not a plain number")
     return float(cell)
+
+
+def _python_only_notation(text: str) -> bool:
+    """Python's float() also takes digit-group underscores ("1_000") and non-ASCII digits ("١٢");
+    pandas, R and spreadsheets read those as text, so we refuse them rather than guess."""
+    return "_" in text or not text.isascii()
 
 
 def _is_number(cell: str) -> bool:
@@ -174,9 +176,8 @@ class _FeatureBlocks:
             self.blocks.append(np.empty((self.block_rows, len(self.names)), dtype=np.float64))
             self.filled, self.first_row = 0, row
         try:
-            joined = "".join(cells)  # one check per row keeps float()'s speed for plain cells
-            if "_" in joined or not joined.isascii():
-                raise ValueError(joined)
+            if _python_only_notation("".join(cells)):  # once per row, not once per cell
+                raise ValueError(cells)
             self.blocks[-1][self.filled] = list(map(float, cells))
         except (ValueError, OverflowError):
             raise self._locate_bad_cell(cells, row) from None

@@ -21,10 +21,10 @@ __all__ = [
     "closed_query",
     "DatabaseDep",
     "DatasetDep",
+    "EpochPageDep",
     "JobDep",
     "JobWithModelIdDep",
     "ModelDep",
-    "EpochPageDep",
     "PageDep",
     "RawBodyDep",
     "Pagination",
@@ -81,6 +81,7 @@ async def pagination(
 
 
 PageDep = Annotated[Pagination, Depends(pagination)]
+
 
 async def epoch_pagination(
     settings: SettingsDep,

@@ -21,7 +21,6 @@ anything else goes on to the router, whose 405 (with `Allow`) or 404 is the true
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Collection, Mapping
 from urllib.parse import urlsplit
 
@@ -30,6 +29,7 @@ from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.problems import problem_response
+from service.security_checks import ip_address_of
 
 __all__ = [
     "HEALTH_PATHS",
@@ -90,34 +90,30 @@ class KeylessLoopback:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in HEALTH_PATHS:
-            server = scope.get("server")  # None on a Unix socket: local by construction
-            if server is not None and _public_address(str(server[0])):
-                detail = ("this server has no API keys, so it answers only on loopback addresses; "
-                          'set FEEDFORWARD_API_KEYS="owner:key,..." to serve other addresses')
-                await _reject(scope, receive, send, 403, detail)
-                return
-            if any(name in _FORWARDING_HEADERS for name, _ in scope["headers"]):
-                detail = ("this server has no API keys, so it does not answer requests a proxy "
-                          'forwarded; set FEEDFORWARD_API_KEYS="owner:key,..." to serve them')
-                await _reject(scope, receive, send, 403, detail)
-                return
+        probe = scope["type"] != "http" or scope["path"] in HEALTH_PATHS
+        why = "" if probe else _not_local(scope)
+        if why:
+            detail = (f"this server has no API keys, so it does not answer {why}; set "
+                      'FEEDFORWARD_API_KEYS="owner:key,..." to serve them')
+            await _reject(scope, receive, send, 403, detail)
+            return
         await self.app(scope, receive, send)
 
 
 _FORWARDING_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-real-ip"})
 
 
-def _public_address(host: str) -> bool:
-    """An IP address other than loopback (IPv4-mapped ones unwrapped). A name is not an address:
-    sockets report IPs, so names come only from in-process test transports ("testserver")."""
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return not address.is_loopback
+def _not_local(scope: Scope) -> str:
+    """Why a request may come from elsewhere ("" when it is local). The server address is an IP
+    from the socket (None on a Unix socket: local by construction); a name there comes only from
+    in-process test transports ("testserver")."""
+    server = scope.get("server")
+    address = None if server is None else ip_address_of(str(server[0]))
+    if address is not None and not address.is_loopback:
+        return "connections to non-loopback addresses"
+    if any(name in _FORWARDING_HEADERS for name, _ in scope["headers"]):
+        return "requests a proxy forwarded"
+    return ""
 
 
 class HostAllowlist:

@@ -11,7 +11,7 @@ import ipaddress
 
 from service.settings import Settings
 
-__all__ = ["InsecureBindError", "check_bind", "is_loopback"]
+__all__ = ["InsecureBindError", "check_bind", "ip_address_of", "is_loopback"]
 
 
 class InsecureBindError(SystemExit):
@@ -23,14 +23,24 @@ class InsecureBindError(SystemExit):
 
 
 def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses (127.0.0.0/8, ::1); hostnames are not resolved."""
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1, and 127.x as IPv4-mapped
+    IPv6, which a dual-stack socket reports); hostnames are not resolved."""
     name = host.strip().strip("[]").lower().rstrip(".")
     if name == "localhost":
         return True
+    address = ip_address_of(name)
+    return address is not None and address.is_loopback
+
+
+def ip_address_of(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address `host` spells (IPv4-mapped IPv6 unwrapped to IPv4), or None for a name."""
     try:
-        return ipaddress.ip_address(name).is_loopback
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return False
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def check_bind(settings: Settings, host: str | None = None) -> None:

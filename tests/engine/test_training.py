@@ -222,11 +222,7 @@ def test_resume_from_a_mid_run_checkpoint_is_bit_identical(
     assert [r.epoch for r in resumed_reports] == [4, 5, 6]
     assert _same_weights(_weights(whole), _weights(resumed))
     assert resumed.best_epoch == whole.best_epoch
-
-    def without_seconds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
-
-    assert without_seconds(resumed.history) == without_seconds(whole.history)
+    assert _without_seconds(resumed.history) == _without_seconds(whole.history)
 
 
 def _without_seconds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

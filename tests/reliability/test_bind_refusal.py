@@ -24,7 +24,9 @@ from tests.reliability.reliability_helpers import (
 FEEDFORWARD = Path(sys.executable).with_name("feedforward")
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "localhost", "::1", "[::1]"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.8.9.10", "localhost", "::1", "[::1]", "::ffff:127.0.0.1"]
+)
 def test_loopback_binds_need_no_keys(host):
     assert is_loopback(host)
     check_bind(Settings(host=host, api_keys=""))

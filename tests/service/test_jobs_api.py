@@ -271,25 +271,22 @@ async def test_cancel_running_job_sets_cancel_requested(
     assert response.json()["cancel_requested"] is True
 
 
+async def _job_with_epochs(api: httpx.AsyncClient, app: FastAPI, losses: list[float]) -> str:
+    """A queued job with one committed epoch row per training loss, as a worker would leave."""
+    dataset = await create_dataset(api)
+    job_id: str = (await api.post("/v1/jobs", json=job_body(dataset["id"]))).json()["id"]
+    with app.state.database.write() as session:
+        session.add_all(
+            EpochRecord(job_id=job_id, epoch=epoch, train_loss=loss, train_accuracy=0.5,
+                        learning_rate=0.1, seconds=0.01, layers=[], findings=[])
+            for epoch, loss in enumerate(losses, start=1))
+    return job_id
+
+
 async def test_metrics_are_one_row_per_epoch_with_null_for_non_finite(
     api: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    dataset = await create_dataset(api)
-    job_id = (await api.post("/v1/jobs", json=job_body(dataset["id"]))).json()["id"]
-    with app.state.database.write() as session:
-        for epoch, loss in ((1, 0.9), (2, float("nan"))):
-            session.add(
-                EpochRecord(
-                    job_id=job_id,
-                    epoch=epoch,
-                    train_loss=loss,
-                    train_accuracy=0.5,
-                    learning_rate=0.1,
-                    seconds=0.01,
-                    layers=[],
-                    findings=[],
-                )
-            )
+    job_id = await _job_with_epochs(api, app, [0.9, float("nan")])
     response = await api.get(f"/v1/jobs/{job_id}/metrics")
     assert "NaN" not in response.text
     rows = response.json()["items"]
@@ -300,12 +297,7 @@ async def test_metrics_are_one_row_per_epoch_with_null_for_non_finite(
 async def test_metrics_come_whole_by_default_beyond_the_usual_page(
     api: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    dataset = await create_dataset(api)
-    job_id = (await api.post("/v1/jobs", json=job_body(dataset["id"]))).json()["id"]
-    with app.state.database.write() as session:
-        session.add_all(EpochRecord(job_id=job_id, epoch=epoch, train_loss=1.0 / epoch, seconds=0.1,
-                                    learning_rate=0.1,
-                                    layers=[], findings=[]) for epoch in range(1, 121))
+    job_id = await _job_with_epochs(api, app, [1.0 / epoch for epoch in range(1, 121)])
     page = (await api.get(f"/v1/jobs/{job_id}/metrics")).json()
     assert [row["epoch"] for row in page["items"]] == list(range(1, 121))  # lists stop at 50
     assert (page["total"], page["limit"], page["offset"]) == (120, 10_000, 0)
